@@ -1,0 +1,1 @@
+"""cptverify: CPT-level benefit verification over X12 270/271."""

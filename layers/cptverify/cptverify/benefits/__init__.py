@@ -1,0 +1,1 @@
+"""Per-CPT benefit resolution, the CPT-to-service-type crosswalk and the patient-share estimate."""

@@ -1,0 +1,3 @@
+from cptverify_local.cli import main
+
+raise SystemExit(main())

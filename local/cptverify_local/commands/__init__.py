@@ -1,0 +1,1 @@
+"""Sub-commands of the `cptverify` CLI; each module registers itself (see `cptverify_local.cli`)."""
