@@ -86,6 +86,7 @@ class Entity:
     taxonomy_qualifier: str | None = None
     taxonomy: str | None = None
     references: list[Reference] = field(default_factory=list)
+    benefit_code: str | None = None
 
 
 @dataclass(slots=True)
@@ -171,6 +172,7 @@ class Coverage:
     """Plan-level context for one patient: plan, group, dates, other payers, related parties."""
 
     plan: str | None = None
+    plan_number: str | None = None
     group_number: str | None = None
     group_name: str | None = None
     insurance_type: str | None = None

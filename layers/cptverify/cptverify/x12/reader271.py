@@ -1,0 +1,571 @@
+"""Read a 271 eligibility response (005010X279A1, and 004010X092A1 marked as 4010) into the model.
+
+The walk follows the HL tree (2000A payer, 2000B receiver, 2000C subscriber, 2000D dependent)
+and, inside each, the loops the segments open: NM1 starts 2100A-D, EB starts a new 2110C/D row,
+LS ... LE holds the 2120C/D entities of the EB row just before LS. Segments that qualify a row
+(HSD, REF, DTP, AAA, MSG, III) attach to the latest EB. Nothing is dropped silently: anything
+out of place becomes a warning with its segment position.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from cptverify.x12.aaa import make_aaa
+from cptverify.x12.errors import StructureError, X12Error
+from cptverify.x12.model import (
+    Address,
+    Benefit,
+    Contact,
+    Coverage,
+    DateValue,
+    Delivery,
+    Entity,
+    Interchange,
+    Patient,
+    PlaceOfService,
+    Procedure,
+    ReadWarning,
+    Reference,
+    Trace,
+    Transaction271,
+)
+from cptverify.x12.segments import Delimiters, TransactionSpan, tokenize, walk_envelope
+
+ACTIVE_CODES = frozenset({"1", "2", "3", "4", "5"})
+INACTIVE_CODES = frozenset({"6", "7", "8"})
+HL_LEVELS = {"20": "A", "21": "B", "22": "C", "23": "D"}
+# 2100C/D REF qualifiers that name the plan or the group.
+PLAN_REF = "18"
+GROUP_REFS = ("6P", "1L", "IG")
+
+
+def _get(seg: list[str], i: int) -> str | None:
+    if len(seg) > i:
+        value = seg[i].strip()
+        return value or None
+    return None
+
+
+def _decimal(value: str | None, what: str, pos: int, warnings: list[ReadWarning]) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        warnings.append(ReadWarning("number_invalid", f"{what} is not a number", pos))
+        return None
+    if not number.is_finite():
+        warnings.append(ReadWarning("number_invalid", f"{what} is not a number", pos))
+        return None
+    return number
+
+
+def _date(value: str, pos: int, warnings: list[ReadWarning]) -> date | None:
+    if len(value) == 8 and value.isdigit():
+        try:
+            return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+        except ValueError:
+            pass
+    elif len(value) == 6 and value.isdigit():
+        # Limitation: 4010 six-digit dates (YYMMDD) are read as 20YY when YY <= 50, else 19YY.
+        year = int(value[:2])
+        try:
+            return date(2000 + year if year <= 50 else 1900 + year, int(value[2:4]), int(value[4:]))
+        except ValueError:
+            pass
+    warnings.append(ReadWarning("date_invalid", "a date is not a valid CCYYMMDD date", pos))
+    return None
+
+
+def _dtp(seg: list[str], pos: int, warnings: list[ReadWarning]) -> DateValue:
+    qualifier = _get(seg, 1) or ""
+    fmt = _get(seg, 2)
+    raw = _get(seg, 3) or ""
+    value = DateValue(qualifier, fmt, raw)
+    if not raw:
+        return value
+    if fmt == "RD8" or (fmt is None and "-" in raw):
+        first, _, last = raw.partition("-")
+        value.start = _date(first, pos, warnings) if first else None
+        value.end = _date(last, pos, warnings) if last else None
+    else:
+        value.start = _date(raw, pos, warnings)
+        value.end = value.start
+    return value
+
+
+def _entity(seg: list[str]) -> Entity:
+    return Entity(
+        entity_id=_get(seg, 1) or "",
+        entity_type=_get(seg, 2),
+        last_name=_get(seg, 3),
+        first_name=_get(seg, 4),
+        middle_name=_get(seg, 5),
+        prefix=_get(seg, 6),
+        suffix=_get(seg, 7),
+        id_qualifier=_get(seg, 8),
+        id=_get(seg, 9),
+        relationship=_get(seg, 10),
+    )
+
+
+def _address_line(entity_address: Address | None, seg: list[str], street: bool) -> Address:
+    address = entity_address if entity_address is not None else Address()
+    if street:
+        address.line1 = _get(seg, 1)
+        address.line2 = _get(seg, 2)
+    else:
+        address.city = _get(seg, 1)
+        address.state = _get(seg, 2)
+        address.postal_code = _get(seg, 3)
+    return address
+
+
+def _contact(seg: list[str]) -> Contact:
+    channels = []
+    for i in (3, 5, 7):
+        kind = _get(seg, i)
+        number = _get(seg, i + 1)
+        if kind and number:
+            channels.append((kind, number))
+    return Contact(_get(seg, 1), _get(seg, 2), channels)
+
+
+def _reference(seg: list[str]) -> Reference:
+    return Reference(_get(seg, 1) or "", _get(seg, 2), _get(seg, 3))
+
+
+def _split(value: str | None, sep: str | None) -> list[str]:
+    if value is None:
+        return []
+    if sep is None or sep not in value:
+        return [value]
+    return [part.strip() for part in value.split(sep) if part.strip()]
+
+
+def _procedure(value: str | None, component: str) -> Procedure | None:
+    if value is None:
+        return None
+    parts = [part.strip() for part in value.split(component)]
+    code = parts[1] if len(parts) > 1 else ""
+    modifiers = [m for m in parts[2:6] if m]
+    return Procedure(parts[0], code, modifiers)
+
+
+def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning]) -> Benefit:
+    n = len(seg)
+    g = seg.__getitem__
+    # Fast path for the common short rows: read each element once, strip only when needed.
+    vals = [g(i).strip() if i < n else "" for i in range(14)]
+    return Benefit(
+        code=vals[1],
+        coverage_level=vals[2] or None,
+        service_types=_split(vals[3] or None, d.repetition),
+        insurance_type=vals[4] or None,
+        plan_description=vals[5] or None,
+        time_period=vals[6] or None,
+        amount=_decimal(vals[7] or None, "EB07", pos, warnings),
+        percent=_decimal(vals[8] or None, "EB08", pos, warnings),
+        quantity_qualifier=vals[9] or None,
+        quantity=_decimal(vals[10] or None, "EB10", pos, warnings),
+        authorization_required=vals[11] or None,
+        in_plan_network=vals[12] or None,
+        procedure=_procedure(vals[13] or None, d.component),
+        segment=pos,
+    )
+
+
+def _delivery(seg: list[str], pos: int, warnings: list[ReadWarning]) -> Delivery:
+    return Delivery(
+        quantity_qualifier=_get(seg, 1),
+        quantity=_decimal(_get(seg, 2), "HSD02", pos, warnings),
+        unit=_get(seg, 3),
+        sample_selection_modulus=_decimal(_get(seg, 4), "HSD04", pos, warnings),
+        time_period=_get(seg, 5),
+        periods=_decimal(_get(seg, 6), "HSD06", pos, warnings),
+        frequency=_get(seg, 7),
+        pattern=_get(seg, 8),
+    )
+
+
+class _Walker:
+    """State of the walk through one ST ... SE 271 transaction."""
+
+    __slots__ = (
+        "d",
+        "warnings",
+        "txn",
+        "level",
+        "loop",
+        "patient",
+        "entity",
+        "benefit",
+        "in_ls",
+        "hl_patients",
+        "hl_levels",
+        "has_nm1",
+        "hl_pos",
+    )
+
+    def __init__(self, d: Delimiters, warnings: list[ReadWarning], txn: Transaction271):
+        self.d = d
+        self.warnings = warnings
+        self.txn = txn
+        self.level = ""
+        self.loop = "header"
+        self.patient: Patient | None = None
+        self.entity: Entity | None = None
+        self.benefit: Benefit | None = None
+        self.in_ls = False
+        self.hl_patients: dict[str, Patient] = {}
+        self.hl_levels: dict[str, str] = {}
+        self.has_nm1 = True
+        self.hl_pos = 0
+
+    def warn(self, code: str, message: str, pos: int) -> None:
+        self.warnings.append(ReadWarning(code, message, pos))
+
+    def close_hl(self) -> None:
+        if not self.has_nm1 and self.level:
+            self.warn(
+                "loop_missing",
+                f"loop 2100{self.level} (NM1) is missing from loop 2000{self.level}",
+                self.hl_pos,
+            )
+        if self.in_ls:
+            self.warn("le_missing", "LS without a closing LE", self.hl_pos)
+            self.in_ls = False
+
+    def hl(self, seg: list[str], pos: int) -> None:
+        self.close_hl()
+        hl_id = _get(seg, 1) or ""
+        parent = _get(seg, 2)
+        level = HL_LEVELS.get(_get(seg, 3) or "")
+        if level is None:
+            self.warn("hl_level_unknown", "HL03 is not a 271 hierarchical level code", pos)
+            level = "C" if self.level in ("B", "C") else (self.level or "A")
+        if parent is not None and parent not in self.hl_levels:
+            self.warn("hl_parent_unknown", "HL02 names a parent that was not seen", pos)
+        self.hl_levels[hl_id] = level
+        self.level = level
+        self.loop = "2000" + level
+        self.benefit = None
+        self.entity = None
+        self.has_nm1 = False
+        self.hl_pos = pos
+        if level in ("C", "D"):
+            patient = Patient("subscriber" if level == "C" else "dependent", hl_id=hl_id)
+            if level == "D" and parent is not None:
+                subscriber = self.hl_patients.get(parent)
+                if subscriber is not None:
+                    patient.subscriber_member_id = subscriber.member_id
+            self.hl_patients[hl_id] = patient
+            self.txn.patients.append(patient)
+            self.patient = patient
+        else:
+            self.patient = None
+
+    def nm1(self, seg: list[str], pos: int) -> None:
+        if self.in_ls:
+            entity = _entity(seg)
+            if self.benefit is not None:
+                entity.benefit_code = self.benefit.code
+                self.benefit.related_entities.append(entity)
+            self.entity = entity
+            return
+        if self.benefit is not None:
+            self.warn("nm1_misplaced", "NM1 after an EB row outside LS/LE was ignored", pos)
+            return
+        if self.has_nm1:
+            self.warn("nm1_repeated", "a second NM1 in the same loop was ignored", pos)
+            return
+        self.has_nm1 = True
+        level = self.level
+        if not level:
+            self.warn("nm1_misplaced", "NM1 before any HL was ignored", pos)
+            return
+        self.loop = "2100" + level
+        entity = _entity(seg)
+        self.entity = entity
+        if level == "A":
+            self.txn.payer = entity
+        elif level == "B":
+            self.txn.receiver = entity
+        elif self.patient is not None:
+            p = self.patient
+            p.last_name = entity.last_name
+            p.first_name = entity.first_name
+            p.middle_name = entity.middle_name
+            p.suffix = entity.suffix
+            p.member_id = entity.id
+            if level == "C":
+                for child in self.txn.patients:
+                    if child.role == "dependent" and child.subscriber_member_id is None:
+                        child.subscriber_member_id = entity.id
+
+    def aaa(self, seg: list[str], pos: int) -> None:
+        loop = self.loop
+        if self.benefit is not None and not self.in_ls:
+            loop = "2110" + self.level
+            self.benefit.errors.append(make_aaa(seg, loop, pos))
+        elif self.in_ls:
+            loop = "2120" + self.level
+            if self.benefit is not None:
+                self.benefit.errors.append(make_aaa(seg, loop, pos))
+        elif self.patient is not None:
+            self.patient.errors.append(make_aaa(seg, loop, pos))
+        else:
+            self.txn.errors.append(make_aaa(seg, loop, pos))
+
+    def segment(self, seg: list[str], pos: int) -> None:
+        seg_id = seg[0]
+        benefit = self.benefit
+        if seg_id == "EB":
+            if self.patient is None:
+                self.warn("eb_misplaced", "EB outside a subscriber or dependent loop", pos)
+                return
+            if self.in_ls:
+                self.warn("le_missing", "EB inside LS/LE; the 2120 loop was closed", pos)
+                self.in_ls = False
+            benefit = _benefit(seg, self.d, pos, self.warnings)
+            self.patient.benefits.append(benefit)
+            self.benefit = benefit
+            self.entity = None
+            self.loop = "2110" + self.level
+        elif seg_id == "HL":
+            self.hl(seg, pos)
+        elif seg_id == "NM1":
+            self.nm1(seg, pos)
+        elif seg_id == "AAA":
+            self.aaa(seg, pos)
+        elif seg_id == "LS":
+            if benefit is None:
+                self.warn("ls_misplaced", "LS without an EB row before it", pos)
+            self.in_ls = True
+            self.entity = None
+            self.loop = "2120" + self.level
+        elif seg_id == "LE":
+            if not self.in_ls:
+                self.warn("ls_missing", "LE without a matching LS", pos)
+            self.in_ls = False
+            self.entity = None
+            self.loop = "2110" + self.level
+        elif seg_id in ("N3", "N4"):
+            entity = self.entity
+            if entity is not None:
+                entity.address = _address_line(entity.address, seg, seg_id == "N3")
+            elif self.patient is not None and benefit is None:
+                self.patient.address = _address_line(self.patient.address, seg, seg_id == "N3")
+            else:
+                self.warn("segment_misplaced", f"{seg_id} without an entity was ignored", pos)
+        elif seg_id == "PER":
+            if self.entity is not None:
+                self.entity.contacts.append(_contact(seg))
+            else:
+                self.warn("segment_misplaced", "PER without an entity was ignored", pos)
+        elif seg_id == "PRV":
+            entity = self.entity
+            if entity is not None:
+                entity.provider_code = _get(seg, 1)
+                entity.taxonomy_qualifier = _get(seg, 2)
+                entity.taxonomy = _get(seg, 3)
+        elif seg_id == "REF":
+            ref = _reference(seg)
+            if self.in_ls and self.entity is not None:
+                self.entity.references.append(ref)
+            elif benefit is not None:
+                benefit.references.append(ref)
+            elif self.patient is not None:
+                self.patient.references.append(ref)
+                self._coverage_ref(self.patient.coverage, ref)
+            elif self.entity is not None:
+                self.entity.references.append(ref)
+        elif seg_id == "DTP":
+            value = _dtp(seg, pos, self.warnings)
+            if benefit is not None:
+                benefit.dates.append(value)
+            elif self.patient is not None:
+                self.patient.coverage.dates[value.qualifier] = value
+        elif seg_id == "MSG":
+            text = _get(seg, 1)
+            if benefit is not None and text is not None:
+                benefit.messages.append(text)
+        elif seg_id == "III":
+            if benefit is not None:
+                benefit.places_of_service.append(
+                    PlaceOfService(_get(seg, 1), _get(seg, 2), _get(seg, 3))
+                )
+        elif seg_id == "HSD":
+            if benefit is not None:
+                benefit.delivery.append(_delivery(seg, pos, self.warnings))
+        elif seg_id == "TRN":
+            if self.patient is not None:
+                self.patient.traces.append(
+                    Trace(_get(seg, 1) or "", _get(seg, 2) or "", _get(seg, 3), _get(seg, 4))
+                )
+        elif seg_id == "DMG":
+            patient = self.patient
+            if patient is not None:
+                raw = _get(seg, 2)
+                if raw is not None:
+                    patient.birth_date = _date(raw, pos, self.warnings)
+                patient.gender = _get(seg, 3)
+        elif seg_id == "INS":
+            patient = self.patient
+            if patient is not None:
+                patient.relationship = _get(seg, 2)
+                patient.maintenance_reason = _get(seg, 4)
+        elif seg_id == "BHT":
+            self.txn.purpose = _get(seg, 2)
+            self.txn.reference = _get(seg, 3)
+        elif seg_id in ("HI", "MPI"):
+            return
+        else:
+            self.warn("segment_unexpected", f"segment {seg_id} is not read in a 271", pos)
+
+    @staticmethod
+    def _coverage_ref(coverage: Coverage, ref: Reference) -> None:
+        if ref.qualifier == PLAN_REF:
+            coverage.plan_number = ref.value
+            if coverage.plan is None and ref.description:
+                coverage.plan = ref.description
+        elif ref.qualifier in GROUP_REFS and coverage.group_number is None:
+            coverage.group_number = ref.value
+            coverage.group_name = ref.description
+
+
+def _finish_patient(patient: Patient, upstream_rejected: bool) -> None:
+    """Coverage context from the EB rows, then the coverage status."""
+    coverage = patient.coverage
+    active = inactive = rejected_rows = 0
+    for benefit in patient.benefits:
+        code = benefit.code
+        if code == "R":
+            coverage.other_payers.extend(benefit.related_entities)
+        elif benefit.related_entities:
+            coverage.related_entities.extend(benefit.related_entities)
+        if code in ACTIVE_CODES:
+            if benefit.errors:
+                rejected_rows += 1
+                continue
+            active += 1
+            if coverage.plan is None and benefit.plan_description:
+                coverage.plan = benefit.plan_description
+            if coverage.insurance_type is None and benefit.insurance_type:
+                coverage.insurance_type = benefit.insurance_type
+        elif code in INACTIVE_CODES:
+            if benefit.errors:
+                rejected_rows += 1
+                continue
+            inactive += 1
+    notes = patient.status_notes
+    if patient.errors or upstream_rejected:
+        patient.coverage_status = "rejected"
+        if patient.benefits:
+            notes.append("benefit rows follow a rejection; they do not confirm coverage")
+    elif active and inactive:
+        patient.coverage_status = "unknown"
+        notes.append("both active (EB01 1-5) and inactive (EB01 6-8) rows were sent")
+    elif active:
+        patient.coverage_status = "active"
+    elif inactive:
+        patient.coverage_status = "inactive"
+    elif rejected_rows:
+        patient.coverage_status = "rejected"
+        notes.append("every coverage row carries a rejection")
+    else:
+        patient.coverage_status = "unknown"
+        if patient.benefits:
+            notes.append("no coverage row (EB01 1-8); other rows alone do not confirm coverage")
+
+
+def _read_transaction(
+    segs: list[list[str]], span: TransactionSpan, d: Delimiters, warnings: list[ReadWarning]
+) -> Transaction271:
+    st = segs[span.start]
+    implementation = span.implementation or span.group_version
+    txn = Transaction271(
+        control_number=_get(st, 2) or "",
+        implementation=implementation,
+        version=_version(implementation),
+        first_segment=span.start + 1,
+    )
+    walker = _Walker(d, warnings, txn)
+    pos = span.start + 1
+    try:
+        step = walker.segment
+        for index in range(span.start + 1, span.end):
+            pos = index + 1
+            step(segs[index], pos)
+        walker.close_hl()
+    except X12Error:
+        raise
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        # Limitation: an unforeseen shape stops this transaction with a typed error, not a result.
+        raise StructureError("segment could not be walked", segment=pos) from exc
+    upstream = bool(txn.errors)
+    by_hl = walker.hl_patients
+    levels = walker.hl_levels
+    for patient in txn.patients:
+        parent_rejected = False
+        if patient.role == "dependent":
+            for hl_id, candidate in by_hl.items():
+                if (
+                    levels.get(hl_id) == "C"
+                    and candidate.member_id == patient.subscriber_member_id
+                    and candidate.errors
+                ):
+                    parent_rejected = True
+                    break
+        _finish_patient(patient, upstream or parent_rejected)
+    return txn
+
+
+def _version(implementation: str | None) -> Literal["5010", "4010", "unknown"]:
+    if not implementation:
+        return "unknown"
+    if implementation.startswith("00501"):
+        return "5010"
+    if implementation.startswith("00401"):
+        return "4010"
+    return "unknown"
+
+
+def read_271(data: bytes | str) -> Interchange:
+    """Read every 271 transaction of an interchange.
+
+    Raises an `X12Error` subclass when the input is not X12, ends inside the ISA, or holds no
+    271 transaction; everything else out of place is reported in `Interchange.warnings`.
+    """
+    tokens = tokenize(data)
+    envelope = walk_envelope(tokens)
+    segs = tokens.segments
+    isa = segs[0]
+    warnings = tokens.warnings + envelope.warnings
+    ic = Interchange(
+        sender_id=_get(isa, 6),
+        receiver_id=_get(isa, 8),
+        control_number=_get(isa, 13),
+        version=tokens.version,
+        warnings=warnings,
+    )
+    for span in envelope.transactions:
+        if span.transaction_set != "271":
+            warnings.append(
+                ReadWarning(
+                    "transaction_skipped",
+                    "a transaction that is not a 271 was skipped",
+                    span.start + 1,
+                )
+            )
+            continue
+        if ic.functional_id is None:
+            ic.functional_id = span.functional_id
+        ic.transactions.append(_read_transaction(segs, span, tokens.delimiters, warnings))
+    if not ic.transactions:
+        first = envelope.transactions[0].start + 1 if envelope.transactions else None
+        raise StructureError("the interchange holds no 271 transaction", segment=first)
+    return ic

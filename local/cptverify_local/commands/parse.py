@@ -1,0 +1,167 @@
+"""`cptverify parse FILE... [--json]`: read 271 responses and show what the payer said.
+
+Without `--json` each transaction and patient is shown as rich tables; with `--json` the public
+JSON contract of `cptverify.x12.json_view` is printed (one object for one file, a list of objects
+with a `file` key for several). A file that cannot be read prints one line on stderr and the
+command exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cptverify.x12.errors import X12Error
+from cptverify.x12.json_view import ProceduresFor, amount_str, interchange_to_dict, number_str
+from cptverify.x12.model import Interchange, Patient, Transaction271
+from cptverify.x12.reader271 import read_271
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "parse",
+        help="read X12 271 eligibility responses and show the benefits",
+        description="Read X12 271 files and show each transaction and patient, or JSON.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a 271 file")
+    parser.add_argument("--json", action="store_true", help="print the JSON view")
+    add_procedure_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_procedure_arguments(parser: argparse.ArgumentParser) -> None:
+    """Hook for per-procedure options (planned CPT codes, allowed amounts, network)."""
+
+
+def procedures_for(args: argparse.Namespace) -> ProceduresFor | None:
+    """Hook: a function adding `procedures` per patient, or None when none were asked for."""
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    hook = procedures_for(args)
+    results: list[tuple[str, Interchange]] = []
+    failed = False
+    for name in args.files:
+        try:
+            data = Path(name).read_bytes()
+            results.append((name, read_271(data)))
+        except X12Error as exc:
+            print(f"cptverify parse: {name}: {exc}", file=sys.stderr)
+            failed = True
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            print(f"cptverify parse: {name}: cannot read the file ({reason})", file=sys.stderr)
+            failed = True
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+            print(
+                f"cptverify parse: {name}: unexpected {type(exc).__name__} while reading",
+                file=sys.stderr,
+            )
+            failed = True
+    if args.json:
+        if len(args.files) == 1:
+            if results:
+                print(json.dumps(interchange_to_dict(results[0][1], hook), indent=2))
+        else:
+            out = [{"file": name, **interchange_to_dict(ic, hook)} for name, ic in results]
+            print(json.dumps(out, indent=2))
+    else:
+        console = Console()
+        for name, ic in results:
+            show(console, name, ic, hook)
+    return 2 if failed else 0
+
+
+def show(console: Console, name: str, ic: Interchange, hook: ProceduresFor | None) -> None:
+    """Rich tables: envelope warnings, then per transaction its errors and each patient."""
+    console.rule(f"[bold]{name}")
+    if ic.warnings:
+        table = Table(title="Warnings", show_lines=False)
+        for column in ("segment", "code", "message"):
+            table.add_column(column)
+        for w in ic.warnings:
+            table.add_row(str(w.segment or ""), w.code, w.message)
+        console.print(table)
+    for txn in ic.transactions:
+        _show_transaction(console, txn, hook)
+
+
+def _show_transaction(console: Console, txn: Transaction271, hook: ProceduresFor | None) -> None:
+    payer = txn.payer.last_name if txn.payer else "-"
+    receiver = txn.receiver.last_name if txn.receiver else "-"
+    console.print(
+        f"[bold]Transaction {txn.control_number}[/] {txn.implementation or '-'} "
+        f"({txn.version})  payer: {payer}  receiver: {receiver}"
+    )
+    _show_errors(console, "Request rejected", txn.errors)
+    for patient in txn.patients:
+        _show_patient(console, txn, patient, hook)
+
+
+def _show_errors(console: Console, title: str, errors: list[Any]) -> None:
+    if not errors:
+        return
+    table = Table(title=title)
+    for column in ("loop", "AAA01", "reason", "follow-up", "retry", "meaning"):
+        table.add_column(column)
+    for a in errors:
+        retry = "-" if a.retryable is None else ("yes" if a.retryable else "no")
+        table.add_row(
+            a.loop, a.valid_request or "", a.code or "", a.follow_up or "", retry, a.description
+        )
+    console.print(table)
+
+
+def _show_patient(
+    console: Console, txn: Transaction271, patient: Patient, hook: ProceduresFor | None
+) -> None:
+    name = " ".join(part for part in (patient.first_name, patient.last_name) if part)
+    born = patient.birth_date.isoformat() if patient.birth_date else "-"
+    cov = patient.coverage
+    console.print(
+        f"  [bold]{patient.role}[/] {name or '-'}  member {patient.member_id or '-'}  "
+        f"born {born}  status [bold]{patient.coverage_status}[/]  plan {cov.plan or '-'}"
+        f"  group {cov.group_number or '-'}"
+    )
+    for note in patient.status_notes:
+        console.print(f"    note: {note}")
+    _show_errors(console, "Patient rejected", patient.errors)
+    if patient.benefits:
+        table = Table(title="Benefits", show_lines=False)
+        for column in ("EB01", "level", "service types", "ins", "period", "amount", "percent"):
+            table.add_column(column, no_wrap=column in ("amount", "percent", "EB01"))
+        for column in ("qty", "auth", "net", "procedure", "notes"):
+            table.add_column(column)
+        for b in patient.benefits:
+            proc = b.procedure
+            notes = list(b.messages)
+            notes += [
+                f"entity {e.entity_id} {e.last_name or ''}".strip() for e in b.related_entities
+            ]
+            notes += [f"AAA {a.code}" for a in b.errors]
+            table.add_row(
+                b.code,
+                b.coverage_level or "",
+                ",".join(b.service_types),
+                b.insurance_type or "",
+                b.time_period or "",
+                amount_str(b.amount) or "",
+                number_str(b.percent) or "",
+                f"{b.quantity_qualifier or ''} {number_str(b.quantity) or ''}".strip(),
+                b.authorization_required or "",
+                b.in_plan_network or "",
+                ":".join([proc.qualifier, proc.code, *proc.modifiers]) if proc else "",
+                "; ".join(notes),
+            )
+        console.print(table)
+    if hook is not None:
+        procedures = hook(txn, patient)
+        if procedures:
+            console.print_json(data=procedures)
