@@ -21,6 +21,7 @@ from cptverify.x12.errors import X12Error
 from cptverify.x12.json_view import ProceduresFor, amount_str, interchange_to_dict, number_str
 from cptverify.x12.model import Interchange, Patient, Transaction271
 from cptverify.x12.reader271 import read_271
+from cptverify_local import procedures
 
 
 def register(subparsers: Any) -> None:
@@ -37,11 +38,12 @@ def register(subparsers: Any) -> None:
 
 def add_procedure_arguments(parser: argparse.ArgumentParser) -> None:
     """Hook for per-procedure options (planned CPT codes, allowed amounts, network)."""
+    procedures.add_arguments(parser)
 
 
 def procedures_for(args: argparse.Namespace) -> ProceduresFor | None:
     """Hook: a function adding `procedures` per patient, or None when none were asked for."""
-    return None
+    return procedures.make_hook(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,6 +164,6 @@ def _show_patient(
             )
         console.print(table)
     if hook is not None:
-        procedures = hook(txn, patient)
-        if procedures:
-            console.print_json(data=procedures)
+        results = hook(txn, patient)
+        if results:
+            console.print(procedures.procedures_table(results))

@@ -32,7 +32,7 @@ from cptverify.benefits.result import (
 from cptverify.x12.model import Aaa, Benefit, Patient
 
 Network = Literal["in", "out", "unknown"]
-CrosswalkFn = Callable[[str, str], Iterable[str]]
+CrosswalkFn = Callable[[str, str, tuple[str, ...]], Iterable[str]]
 
 _LEVEL_RANK = {"procedure": 0, "service_type": 1, "plan": 2}
 _NETWORK_OF_EB12: dict[str | None, NetworkName] = {"Y": "in", "N": "out", "W": "both"}
@@ -347,11 +347,12 @@ def _resolve_one(
     payer_calls: int,
     transaction_rejections: list[Aaa],
 ) -> ProcedureResult:
-    wanted = frozenset(service_types)
+    # Service type 30 is the plan itself: rows for it are plan-level rows.
+    wanted = frozenset(service_types) - {"30"}
     notes: list[str] = []
-    if not service_types:
+    if not wanted:
         notes.append(
-            "no service type is known for this code; only procedure-level and "
+            "no specific service type is known for this code; only procedure-level and "
             "plan-level rows were used"
         )
 
@@ -440,7 +441,7 @@ def resolve_procedures(
         if request.service_types is not None:
             service_types = list(request.service_types)
         else:
-            service_types = list(crosswalk(request.code, request.qualifier))
+            service_types = list(crosswalk(request.code, request.qualifier, request.modifiers))
         results.append(
             _resolve_one(
                 patient,
