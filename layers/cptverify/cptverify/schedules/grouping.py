@@ -28,6 +28,7 @@ class Line:
     modifiers: tuple[str, ...]
     allowed_amount: str | None
     inquiry_id: str
+    payer_id: str = ""
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class Line:
             "modifiers": list(self.modifiers),
             "allowed_amount": self.allowed_amount,
             "inquiry_id": self.inquiry_id,
+            "payer_id": self.payer_id,
         }
 
     @classmethod
@@ -52,6 +54,7 @@ class Line:
             modifiers=tuple(item.get("modifiers") or ()),
             allowed_amount=item.get("allowed_amount"),
             inquiry_id=str(item["inquiry_id"]),
+            payer_id=str(item.get("payer_id", "")),
         )
 
 
@@ -135,6 +138,7 @@ class Grouper:
                     modifiers=procedure.modifiers,
                     allowed_amount=procedure.allowed_amount,
                     inquiry_id=planned.inquiry_id,
+                    payer_id=str(row.body["payer"]["id"]),
                 )
             )
         planned.lines.extend(new_lines)

@@ -23,6 +23,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "row",
     "appointment_id",
     "claim_id",
+    "payer_id",
     "line",
     "code",
     "modifiers",
@@ -49,6 +50,7 @@ class ReportLine:
     row: int
     appointment_id: str
     claim_id: str
+    payer_id: str
     line: int
     code: str
     modifiers: str
@@ -148,6 +150,7 @@ def report_line(
             row=line.row,
             appointment_id=line.appointment_id,
             claim_id=line.claim_id,
+            payer_id=line.payer_id,
             line=line.line,
             code=line.code,
             modifiers=":".join(line.modifiers),
@@ -166,6 +169,7 @@ def report_line(
         row=line.row,
         appointment_id=line.appointment_id,
         claim_id=line.claim_id,
+        payer_id=line.payer_id,
         line=line.line,
         code=line.code,
         modifiers=":".join(line.modifiers),

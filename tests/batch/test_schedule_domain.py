@@ -1,0 +1,241 @@
+"""Pure-domain tests: reading, validation, grouping, freshness key and report rendering."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from cptverify.schedules.columns import (
+    Header,
+    RawRow,
+    ScheduleFormatError,
+    iter_rows,
+    read_header,
+    text_stream,
+)
+from cptverify.schedules.freshness import FreshAnswer, freshness_key
+from cptverify.schedules.grouping import Grouper, Line
+from cptverify.schedules.report import (
+    read_report_csv,
+    render_csv,
+    render_errors_csv,
+    render_json,
+    report_line,
+)
+from cptverify.schedules.rows import (
+    RowInvalid,
+    normalise_date,
+    parse_amounts,
+    parse_procedures,
+    validate_row,
+)
+from tests.batch.schedule_data import CANARIES, DOS, NPI, mixed_schedule, row, schedule
+
+
+def _rows(data: bytes) -> list[RawRow]:
+    return [r for r in iter_rows(text_stream(io.BytesIO(data))) if isinstance(r, RawRow)]
+
+
+def _no_canary(text: str) -> None:
+    for canary in CANARIES:
+        assert canary not in text
+
+
+def test_excel_quirks_bom_crlf_quotes_and_header_spelling() -> None:
+    data = (
+        "\ufeffAppointment ID,Date of Service,Payer,Member ID,First Name,Last Name,DOB,NPI,"
+        "CPT,Allowed Amount\r\n"
+        f'A1,{DOS},ACME01,M1,Ann,"O\'Neil, Jr",1980-01-15,{NPI},"99213;97110:GP",'
+        '"$1,200.00;95"\r\n'
+        "\r\n"
+    ).encode()
+    items = list(iter_rows(text_stream(io.BytesIO(data))))
+    assert isinstance(items[0], Header)
+    raw = items[1]
+    assert isinstance(raw, RawRow) and raw.number == 2 and len(items) == 2
+    valid = validate_row(raw)
+    assert [p.code for p in valid.procedures] == ["99213", "97110"]
+    assert valid.procedures[1].modifiers == ("GP",)
+    assert [p.allowed_amount for p in valid.procedures] == ["1200.00", "95.00"]
+    assert valid.body["subscriber"]["last_name"] == "O'Neil, Jr"
+
+
+def test_missing_required_column_is_a_file_error() -> None:
+    with pytest.raises(ScheduleFormatError) as info:
+        read_header(["appointment_id", "payer_id"])
+    assert info.value.column == "date_of_service"
+
+
+def test_quoted_line_break_keeps_spreadsheet_row_numbers() -> None:
+    data = schedule(row("A1"), row("A2", claim="X")).replace(b"A2", b'"A\n2"', 1)
+    numbers = [r.number for r in _rows(data)]
+    assert numbers == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-04", "2026-12-04"),
+        ("12/4/2026", "2026-12-04"),
+        ("20261204", "2026-12-04"),
+        ("2026-12-04 00:00:00", "2026-12-04"),
+        ("13/40/2026", "13/40/2026"),
+    ],
+)
+def test_dates_from_spreadsheets(text: str, expected: str) -> None:
+    assert normalise_date(text) == expected
+
+
+def test_procedures_and_amounts_cells() -> None:
+    assert parse_procedures("99213; 97110:gp:59;") == [("99213", ()), ("97110", ("GP", "59"))]
+    assert parse_amounts("120;", 2) == ["120.00", None]
+    for bad in ("", ";", "99213:"):
+        with pytest.raises(ValueError):
+            parse_procedures(bad)
+    with pytest.raises(ValueError):
+        parse_amounts("-1", 1)
+    with pytest.raises(ValueError):
+        parse_amounts("abc", 1)
+
+
+def test_every_kind_of_bad_row_names_row_and_column_without_patient_data() -> None:
+    problems = {}
+    for raw in _rows(mixed_schedule()):
+        try:
+            validate_row(raw)
+        except RowInvalid as exc:
+            problems[raw.get("appointment_id")] = {(p.row, p.column) for p in exc.problems}
+            _no_canary(str(exc) + repr(exc.problems))
+    assert problems == {
+        "B1": {(7, "provider_npi")},
+        "B2": {(8, "date_of_service")},
+        "B3": {(9, "procedures")},
+        "B4": {(10, "allowed_amounts")},
+        "B5": {
+            (11, "subscriber_first_name"),
+            (11, "subscriber_last_name"),
+            (11, "subscriber_birth_date"),
+        },
+        "B6": {(12, "patient_birth_date")},
+        "B7": {(13, "member_id")},
+        "B8": {(14, "relationship")},
+        "B9": {(15, "procedures")},
+        "B10": {(16, "provider_network")},
+        "B11": {(17, "patient_last_name")},
+    }
+
+
+def test_grouping_duplicates_dependents_and_claim_lines() -> None:
+    grouper = Grouper("b1")
+    duplicates = []
+    for raw in _rows(mixed_schedule()):
+        duplicate = grouper.duplicate_of(raw)
+        if duplicate is not None:
+            duplicates.append(duplicate)
+            continue
+        try:
+            grouper.add(validate_row(raw))
+        except RowInvalid:
+            continue
+    assert [(d.row, d.column) for d in duplicates] == [(4, "row")]
+    assert "row 2" in duplicates[0].reason
+    inquiries = list(grouper.inquiries.values())
+    assert len(inquiries) == 3
+    first = inquiries[0]
+    assert [(ln.claim_id, ln.line, ln.code) for ln in first.lines] == [
+        ("A1", 1, "99213"),
+        ("A1", 2, "97110"),
+        ("CLM-2", 1, "70551"),
+    ]
+    body = first.inquiry_body()
+    assert [p["code"] for p in body["procedures"]] == ["99213", "97110", "70551"]
+    assert body["procedures"][0]["allowed_amount"] == "120.00"
+    dependent = inquiries[1].inquiry_body()
+    assert dependent["payer"]["id"] == "BLUE02"
+    assert dependent["dependent"]["relationship_code"] == "19"
+    assert dependent["dependent"]["birth_date"] == "2015-03-04"
+    assert dependent["subscriber"]["first_name"] == "CANARYFIRST"
+    assert inquiries[2].body["provider"]["npi"] != NPI
+
+
+def test_freshness_key_is_keyed_and_hides_identity() -> None:
+    identity = (
+        "ACME01",
+        "CANARYMEMBER123",
+        "CANARYLAST",
+        "CANARYFIRST",
+        "1901-02-03",
+        "",
+        DOS,
+        NPI,
+    )
+    key = freshness_key(b"secret-1", "t1", identity)
+    assert key == freshness_key(b"secret-1", "t1", identity)
+    assert key != freshness_key(b"secret-2", "t1", identity)
+    assert key != freshness_key(b"secret-1", "t2", identity)
+    assert len(key) == 64
+    _no_canary(key)
+    assert FreshAnswer("i", "k", 100).is_fresh(100 + 3600, 3600)
+    assert not FreshAnswer("i", "k", 100).is_fresh(100 + 3601, 3600)
+
+
+RESULT = {
+    "code": "99213",
+    "status": "covered",
+    "match": "service_type",
+    "networks": {
+        "in": {
+            "copay": [{"amount": "25.00", "coverage_level": "IND"}],
+            "coinsurance": [{"percent": "0.2", "coverage_level": "IND"}],
+            "deductible": {"individual": {"remaining": "120.00"}, "family": None},
+            "out_of_pocket": {"individual": None, "family": None},
+            "authorization_required": {"required": "Y", "source": "procedure", "messages": []},
+        },
+        "out": None,
+        "both": {
+            "copay": [],
+            "coinsurance": [],
+            "deductible": {"individual": None, "family": None},
+            "out_of_pocket": {"individual": {"remaining": "900.00"}, "family": None},
+        },
+        "unspecified": None,
+    },
+    "rejections": [],
+    "estimate": {"network": "in", "patient_pays": "95.00"},
+}
+
+
+def test_report_lines_from_results_and_terminal_states() -> None:
+    line = Line(2, "A1", "A1", 1, "99213", ("25",), "120.00", "b1-00001")
+    done = report_line(line, {"status": "COMPLETED"}, RESULT)
+    assert (done.status, done.network, done.copay, done.coinsurance) == (
+        "covered",
+        "in",
+        "25.00",
+        "20%",
+    )
+    assert (done.deductible_remaining, done.out_of_pocket_remaining) == ("120.00", "900.00")
+    assert (done.authorization, done.estimate, done.modifiers) == ("required", "95.00", "25")
+    failed = report_line(line, {"status": "FAILED", "reason": "PayerUnavailable"}, None)
+    assert (failed.status, failed.reason) == ("failed", "PayerUnavailable")
+    pending = report_line(line, None, None)
+    assert pending.status == "pending"
+    csv_rows = read_report_csv(render_csv([done, failed]))
+    assert [r["status"] for r in csv_rows] == ["covered", "failed"]
+    assert csv_rows[0]["copay"] == "25.00"
+    document = json.loads(render_json({"batch_id": "b1"}, [done]))
+    assert document["lines"][0]["claim_id"] == "A1"
+
+
+def test_error_report_has_ids_only() -> None:
+    problems = []
+    for raw in _rows(mixed_schedule()):
+        try:
+            validate_row(raw)
+        except RowInvalid as exc:
+            problems.extend(exc.problems)
+    text = render_errors_csv(problems).decode()
+    assert text.splitlines()[0] == "row,appointment_id,claim_id,column,reason"
+    _no_canary(text)
