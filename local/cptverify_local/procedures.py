@@ -149,7 +149,7 @@ def _estimate(result: Mapping[str, Any]) -> str:
 
 
 def _has_figures(bucket: Mapping[str, Any] | None) -> bool:
-    """False for an absent bucket or one holding only messages (the table has no column for them)."""
+    """False for no bucket, or one holding only messages (the table has no column for them)."""
     if not bucket:
         return False
     return any(bucket[k] for k in ("copay", "coinsurance", "limits", "authorization_required")) or (
