@@ -87,7 +87,11 @@ def _isa_layout(text: str, start: int) -> tuple[str, int]:
 
 
 def tokenize(data: bytes | str) -> Tokens:
-    """Split an X12 interchange into segments, with the delimiters read from its ISA."""
+    """Split an X12 interchange into segments, with the delimiters read from its ISA.
+
+    Whitespace around a segment, and around elements (spaces or tabs next to a separator), is
+    removed; whitespace inside an element is kept.
+    """
     text = _decode(data)
     start = 0
     length = len(text)
@@ -140,26 +144,51 @@ def tokenize(data: bytes | str) -> Tokens:
             )
         )
 
-    segments: list[list[str]] = []
+    isa_elements = [element.strip(WHITESPACE) for element in isa]
+    isa_elements[0] = "ISA"
+    segments: list[list[str]] = [isa_elements]
     append = segments.append
-    pieces = text[start:].split(terminator)
-    for raw in pieces:
-        piece = raw.strip(WHITESPACE)
-        if not piece:
-            continue
-        elements = piece.split(sep)
+    body = text[after + 2 :]
+    # Elements are trimmed only when some whitespace touches a separator (rare, so checked once).
+    trim = "\t" in body or (" " + sep) in body or (sep + " ") in body
+    clean = not (
+        trim
+        or "\n" in body
+        or "\r" in body
+        or (" " + terminator) in body
+        or (terminator + " ") in body
+        or body[:1] == " "
+    )
+    if clean:
+        # No whitespace touches a terminator: only the end of the input may need trimming.
+        pieces = body.rstrip(WHITESPACE).split(terminator)
+        if pieces and not pieces[-1]:
+            pieces.pop()
+        if "" in pieces:
+            pieces = [piece for piece in pieces if piece]
+    else:
+        pieces = [p for p in (raw.strip(WHITESPACE) for raw in body.split(terminator)) if p]
+    if trim:
+        split = [[element.strip(WHITESPACE) for element in p.split(sep)] for p in pieces]
+    else:
+        split = [p.split(sep) for p in pieces]
+    valid_ids: set[str] = set()
+    for elements in split:
         seg_id = elements[0]
-        if not (1 < len(seg_id) < 4 and seg_id.isalnum()):
-            warnings.append(
-                ReadWarning(
-                    "segment_id_invalid",
-                    "a fragment without a valid segment id was skipped",
-                    len(segments) + 1,
+        if seg_id not in valid_ids:
+            if not (1 < len(seg_id) < 4 and seg_id.isalnum()):
+                warnings.append(
+                    ReadWarning(
+                        "segment_id_invalid",
+                        "a fragment without a valid segment id was skipped",
+                        len(segments) + 1,
+                    )
                 )
-            )
-            continue
-        if not seg_id.isupper() and not seg_id.isdigit():
-            elements[0] = seg_id.upper()
+                continue
+            if seg_id.upper() != seg_id:
+                elements[0] = seg_id.upper()
+            else:
+                valid_ids.add(seg_id)
         append(elements)
     if not segments or segments[0][0] != "ISA":
         raise NotX12Error("input does not start with an ISA segment", segment=1)
