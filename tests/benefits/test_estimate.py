@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from cptverify.x12.model import Benefit
+
 from .helpers import eb, patient, resolve
 
 ACTIVE = eb("1", None, "30")
 
 
-def ded(remaining: str, net: str = "Y", level: str = "IND") -> object:
+def ded(remaining: str, net: str = "Y", level: str = "IND") -> Benefit:
     return eb("C", level, "30", period="29", amount=remaining, net=net)
 
 
-def oop(remaining: str, net: str = "Y", level: str = "IND") -> object:
+def oop(remaining: str, net: str = "Y", level: str = "IND") -> Benefit:
     return eb("G", level, "30", period="29", amount=remaining, net=net)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
 from cptverify.benefits.estimate import estimate_patient_share
@@ -56,6 +57,7 @@ _INDIVIDUAL_LEVELS = frozenset({None, "", "IND", "EMP"})
 _TOTAL_PERIODS = ("23", "22", "25", None, "32")
 _REMAINING_PERIODS = ("29", "33")
 _MET_PERIOD = "24"
+_SENTINEL_FLOOR = Decimal("99999")
 
 
 def is_sentinel(amount: Decimal) -> bool:
@@ -63,6 +65,8 @@ def is_sentinel(amount: Decimal) -> bool:
 
     The rule: at least five nines before the decimal point and nothing but nines or zeros after.
     """
+    if -_SENTINEL_FLOOR < amount < _SENTINEL_FLOOR:
+        return False
     text = format(abs(amount), "f")
     whole, _, cents = text.partition(".")
     return len(whole) >= 5 and set(whole) == {"9"} and (not cents or len(set(cents)) == 1)
@@ -414,6 +418,14 @@ def _resolve_one(
     return result
 
 
+@lru_cache(maxsize=4096)
+def _default_crosswalk(code: str, qualifier: str, modifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """The shared crosswalk, remembered per code: a schedule asks for the same codes again."""
+    from cptverify.benefits.crosswalk import service_types_for
+
+    return tuple(service_types_for(code, qualifier, modifiers))
+
+
 def resolve_procedures(
     patient: Patient,
     requests: Sequence[ProcedureRequest],
@@ -431,9 +443,7 @@ def resolve_procedures(
     code to service types (default: `cptverify.benefits.crosswalk.service_types_for`).
     """
     if crosswalk is None:
-        from cptverify.benefits.crosswalk import service_types_for
-
-        crosswalk = service_types_for
+        crosswalk = _default_crosswalk
     rows = _prepare(patient)
     transaction_rejections = list(rejections_from_transaction or [])
     results = []
