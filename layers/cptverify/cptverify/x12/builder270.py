@@ -109,6 +109,20 @@ class PayerCapabilities:
     max_procedures_per_inquiry: int = MAX_EQ_PER_PATIENT
     accepts_gender: bool = True
 
+    @classmethod
+    def from_settings(cls, settings: object) -> PayerCapabilities:
+        """Capabilities from any object with the same attribute names (a registry entry)."""
+        default = cls()
+        return cls(
+            accepts_procedure_codes=bool(
+                getattr(settings, "accepts_procedure_codes", default.accepts_procedure_codes)
+            ),
+            max_procedures_per_inquiry=int(
+                getattr(settings, "max_procedures_per_inquiry", default.max_procedures_per_inquiry)
+            ),
+            accepts_gender=bool(getattr(settings, "accepts_gender", default.accepts_gender)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Built270:
