@@ -95,6 +95,8 @@ class BatchPorts(Protocol):
         self, upload: Upload, planned: PlannedInquiry, fresh_key: str, now: int
     ) -> dict[str, Any]: ...
 
+    def flush_requests(self, upload: Upload) -> None: ...
+
     def update_batch(self, tenant: str, batch_id: str, fields: dict[str, Any]) -> None: ...
 
     def answer_from_archive(self, tenant: str, inquiry_id: str, answer: FreshAnswer) -> None: ...
@@ -241,6 +243,7 @@ def ingest_schedule(
     with ports.writer() as writer:
         for inquiry in planned:
             writer.put(ports.inquiry_item(upload, inquiry, keys[inquiry.inquiry_id], now))
+    ports.flush_requests(upload)
     reuse = [p.inquiry_id for p in planned if keys[p.inquiry_id] in fresh]
     to_start = [p.inquiry_id for p in planned if keys[p.inquiry_id] not in fresh]
     summary.inquiries = len(planned)

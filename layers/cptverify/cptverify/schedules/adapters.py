@@ -1,0 +1,203 @@
+"""The AWS side of ingest: DynamoDB items, the archive bucket, executions (boto3 via `aws/`).
+
+Inquiry items have the shape `cptverify.aws.store.put_inquiry` writes, plus the batch fields
+(`batch_id`, `freshness_key`, `request_ref`, and per procedure the claim id and claim line the
+result is written under). They are written in batches, never one request per item.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cptverify.aws import clients, executions, keys, store
+from cptverify.aws.settings import settings
+from cptverify.observability import logger
+from cptverify.schedules import progress
+from cptverify.schedules.columns import text_stream
+from cptverify.schedules.freshness import (
+    FreshAnswer,
+    answer_from_item,
+    fresh_keys,
+    window_seconds,
+)
+from cptverify.schedules.grouping import PlannedInquiry
+from cptverify.schedules.ingest import (
+    IngestSummary,
+    ItemWriter,
+    Upload,
+    ingest_schedule,
+    upload_from_object,
+)
+from cptverify.schedules.requests import RequestBundle, requests_key
+
+
+class _TableWriter:
+    def __init__(self, batch: Any) -> None:
+        self._batch = batch
+
+    def put(self, item: dict[str, Any]) -> None:
+        self._batch.put_item(Item=item)
+
+
+class AwsBatchPorts:
+    """Ports of `ingest_schedule` over the deployed (or moto) table, bucket and state machine."""
+
+    def __init__(self, upload: Upload) -> None:
+        self.upload = upload
+        self.bundle = RequestBundle(requests_key(upload.tenant, upload.batch_id))
+
+    def claim_batch(self, upload: Upload, item: dict[str, Any]) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            clients.table().put_item(
+                Item={**item, "bucket": upload.bucket},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if clients.is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    @contextmanager
+    def writer(self) -> Iterator[ItemWriter]:
+        with clients.table().batch_writer() as batch:
+            yield _TableWriter(batch)
+
+    def put_object(self, key: str, body: bytes, content_type: str) -> None:
+        clients.s3().put_object(
+            Bucket=self.upload.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            ServerSideEncryption="aws:kms",
+        )
+
+    def fresh_answers(self, tenant: str, keys_: list[str], now: int) -> dict[str, FreshAnswer]:
+        window = window_seconds()
+        wanted = [fresh_keys(tenant, k) for k in keys_]
+        found = progress.batch_get(wanted)
+        answers: dict[str, FreshAnswer] = {}
+        for key, item_key in zip(keys_, wanted, strict=True):
+            item = found.get((item_key["pk"], item_key["sk"]))
+            if item is not None:
+                answer = answer_from_item(item)
+                if answer.is_fresh(now, window):
+                    answers[key] = answer
+        return answers
+
+    def inquiry_item(
+        self, upload: Upload, planned: PlannedInquiry, fresh_key: str, now: int
+    ) -> dict[str, Any]:
+        body = planned.inquiry_body()
+        ref = self.bundle.add(body)
+        stamp = store.now_iso()
+        return {
+            "pk": keys.inquiry_pk(upload.tenant, planned.inquiry_id),
+            "sk": keys.INQUIRY_SK,
+            "gsi1pk": keys.status_gsi1pk("PENDING"),
+            "gsi1sk": keys.status_gsi1sk(stamp[:10], planned.inquiry_id),
+            "status": "PENDING",
+            "attempts": 0,
+            "payer_calls": 0,
+            "retry_after_waits": 0,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "expires_at": store.expires_at(now),
+            "tenant": upload.tenant,
+            "inquiry_id": planned.inquiry_id,
+            "claim_id": body["claim_id"],
+            "payer_id": body["payer"]["id"],
+            "mode": "batch",
+            "batch_id": upload.batch_id,
+            "freshness_key": fresh_key,
+            "request_ref": ref,
+            "procedures": [
+                {
+                    "line": ln.line,
+                    "code": ln.code,
+                    "modifiers": list(ln.modifiers),
+                    "claim_id": ln.claim_id,
+                    "appointment_id": ln.appointment_id,
+                    "row": ln.row,
+                }
+                for ln in planned.lines
+            ],
+        }
+
+    def flush_requests(self, upload: Upload) -> None:
+        if len(self.bundle):
+            self.put_object(self.bundle.key, self.bundle.getvalue(), "application/x-ndjson")
+
+    def update_batch(self, tenant: str, batch_id: str, fields: dict[str, Any]) -> None:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets = []
+        for index, (name, value) in enumerate(fields.items()):
+            if value is None:
+                continue
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = value
+            sets.append(f"#f{index} = :f{index}")
+        clients.table().update_item(
+            Key={"pk": keys.batch_pk(tenant, batch_id), "sk": keys.BATCH_SK},
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def answer_from_archive(self, tenant: str, inquiry_id: str, answer: FreshAnswer) -> None:
+        """Resolve a fresh inquiry from the archived 271 of an earlier one: no payer call."""
+        from cptverify.service import steps
+
+        item = store.get_inquiry(tenant, inquiry_id) or {}
+        count = len(item.get("procedures") or [])
+        response = {"key": answer.response_key, "procedure_indexes": list(range(count))}
+        store.update_open(
+            tenant, inquiry_id, {"responses": [response], "reused_from": answer.inquiry_id}, {}
+        )
+        steps.parse_and_record(tenant, inquiry_id)
+        steps.announce(tenant, inquiry_id)
+
+    def start_executions(self, tenant: str, inquiry_ids: list[str]) -> None:
+        from botocore.exceptions import ClientError
+
+        for inquiry_id in inquiry_ids:
+            try:
+                executions.start(tenant, inquiry_id, "batch")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                    raise
+                logger.info("execution already started", extra={"inquiry_id": inquiry_id})
+
+    def finish_if_done(self, tenant: str, batch_id: str) -> bool:
+        return progress.finish_if_done(tenant, batch_id)
+
+
+def retention_seconds() -> int:
+    return settings().retention_days * 86400
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def ingest_object(bucket: str, raw_key: str, version: str) -> IngestSummary:
+    """Ingest one uploaded schedule object: stream its body from S3 into `ingest_schedule`."""
+    from cptverify.schedules.freshness import load_secret
+
+    upload = upload_from_object(bucket, raw_key, version)
+    body = clients.s3().get_object(Bucket=upload.bucket, Key=upload.key)["Body"]
+    with text_stream(body) as lines:
+        return ingest_schedule(
+            upload,
+            lines,
+            AwsBatchPorts(upload),
+            secret=load_secret(),
+            window=window_seconds(),
+            retention_seconds=retention_seconds(),
+        )
