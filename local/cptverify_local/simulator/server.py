@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import select
 import socket
 import threading
 import time
@@ -255,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         retry_after = {"Retry-After": str(faults.retry_after_seconds)}
         if fault == "timeout":
             hold = float(self.headers.get(HOLD_HEADER) or faults.timeout_hold_seconds)
-            state.stopping.wait(hold)
+            self._hold(hold)
             self._drop()
             return
         if fault == "drop":
@@ -295,6 +296,20 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "truncated":
             x12 = x12[: len(x12) // 2]
         self._respond(transport, fields, x12)
+
+    def _hold(self, seconds: float) -> None:
+        """Say nothing for `seconds`, or until the client hangs up or the server stops."""
+        deadline = time.monotonic() + seconds
+        stopping = self.server.state.stopping
+        while not stopping.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return
+                except OSError:
+                    return
+                stopping.wait(0.05)
 
     def _drop(self) -> None:
         self.close_connection = True
