@@ -74,3 +74,32 @@ def validate(x12: str, map_dir: Path, tmp_path: Path) -> Validation:
         for group in interchange.get("groups", [])
     )
     return Validation(ok=bool(ok) and not errors, errors=errors, transactions=transactions)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.builder.x279a1 FILE...`: validate 270 files with the X279A1 map."""
+    import sys
+    import tempfile
+
+    files = sys.argv[1:] if argv is None else argv
+    shared_map = Path(__file__).resolve().parents[3] / "shared" / "x12-maps" / MAP_FILE
+    if not shared_map.exists():
+        print(f"{shared_map} is absent", file=sys.stderr)
+        return 2
+    failed = False
+    with tempfile.TemporaryDirectory() as folder:
+        map_dir = prepare_map_dir(shared_map, Path(folder))
+        for name in files:
+            report = validate(Path(name).read_text(encoding="ascii"), map_dir, Path(folder))
+            print(
+                f"{name}: {'valid' if report.ok else 'INVALID'} "
+                f"({report.transactions} transaction(s), {len(report.errors)} error(s))"
+            )
+            for error in report.errors:
+                print(f"  {error}")
+            failed = failed or not report.ok
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
