@@ -1,0 +1,96 @@
+"""Response and request models of the partner API (they feed the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cptverify.inquiry import Gender, IsoDate, PersonName
+
+
+class Links(BaseModel):
+    self_: str = Field(alias="self", description="This inquiry")
+    claim_procedures: str = Field(description="The claim's per-CPT results")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class InquiryAccepted(BaseModel):
+    """An inquiry was stored and its workflow started (202)."""
+
+    inquiry_id: str
+    status: str
+    links: Links
+
+
+class FailureReason(BaseModel):
+    error: str = Field(description="The error name the workflow caught, e.g. PayerTimeout")
+    message: str
+
+
+class InquiryView(BaseModel):
+    """One inquiry: status, attempts and, once COMPLETED or REJECTED, its per-CPT results."""
+
+    inquiry_id: str
+    status: Literal["PENDING", "IN_PROGRESS", "COMPLETED", "REJECTED", "FAILED"]
+    claim_id: str
+    payer_id: str
+    mode: Literal["realtime", "batch"]
+    attempts: int
+    payer_calls: int
+    created_at: str
+    updated_at: str
+    finished_at: str | None = None
+    reason: FailureReason | None = None
+    rejections: list[dict[str, Any]] = Field(default_factory=list)
+    resubmit_of: str | None = None
+    resubmitted_as: str | None = None
+    results: list[dict[str, Any]] = Field(
+        default_factory=list, description="Per-CPT results (the shape of `cptverify parse`)"
+    )
+    links: Links
+
+
+class ClaimProcedures(BaseModel):
+    claim_id: str
+    procedures: list[dict[str, Any]]
+
+
+class _Correction(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, str_strip_whitespace=True)
+
+    first_name: PersonName | None = Field(default=None, min_length=1, max_length=35)
+    last_name: PersonName | None = Field(default=None, min_length=1, max_length=60)
+    birth_date: IsoDate | None = None
+    gender: Gender | None = None
+
+
+class SubscriberCorrection(_Correction):
+    member_id: str | None = Field(default=None, min_length=2, max_length=80)
+
+
+class DependentCorrection(_Correction):
+    pass
+
+
+class Resubmission(BaseModel):
+    """Corrected patient fields for a REJECTED inquiry (only the fields given change)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    subscriber: SubscriberCorrection | None = None
+    dependent: DependentCorrection | None = None
+
+
+class FieldError(BaseModel):
+    field: str
+    rule: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable code, a message without input values, fields if any."""
+
+    error: str
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)

@@ -1,0 +1,354 @@
+"""Routes of the partner API (Powertools REST resolver with validation).
+
+Each route reads the caller's tenant (bound to its API key), calls one service function and
+shapes the answer. Every request is written to the audit log: tenant, route, method, status and
+the ids in the path; never a body, a query value that could be patient data, or a header value.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import time
+from functools import cache
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from cptverify.api import errors
+from cptverify.api.models import (
+    ClaimProcedures,
+    ErrorBody,
+    InquiryAccepted,
+    InquiryView,
+    Resubmission,
+)
+from cptverify.inquiry import Inquiry
+from cptverify.service import errors as service_errors
+
+API_TITLE = "cptverify partner API"
+API_VERSION = "1.0.0"
+MAX_JSON_BODY_BYTES = 64 * 1024
+MAX_X12_BODY_BYTES = 1024 * 1024
+TENANT_CACHE_SECONDS = 300
+PREFER_WAIT_RE = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d{1,3})(?:$|[;,\s])")
+ID_PATTERN = r"^[A-Za-z0-9._\-]{1,64}$"
+CPT_PATTERN = r"^[A-Z0-9]{5}$"
+
+app = APIGatewayRestResolver(enable_validation=True)
+audit = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "cptverify") + "-audit")
+errors.register(app)
+
+_tenant_cache: dict[str, tuple[str, float]] = {}
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+    for code, text in (
+        (401, "No API key"),
+        (403, "API key not bound to a tenant"),
+        (413, "Body too large"),
+        (422, "Invalid request; `fields` names each field"),
+    )
+}
+
+
+def _tenant_of(api_key_id: str) -> str | None:
+    from cptverify.aws import store
+
+    hit = _tenant_cache.get(api_key_id)
+    if hit and hit[1] > time.monotonic():
+        return hit[0]
+    tenant = store.tenant_for_api_key(api_key_id)
+    if tenant:
+        _tenant_cache[api_key_id] = (tenant, time.monotonic() + TENANT_CACHE_SECONDS)
+    return tenant
+
+
+def _body_limit(resource: str) -> int:
+    return MAX_X12_BODY_BYTES if resource == "/v1/responses" else MAX_JSON_BODY_BYTES
+
+
+def _body_size(event: Any) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
+
+
+def guard(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Authenticate (API key -> tenant), bound the body size, and write the audit record."""
+    event = app.current_event
+    identity = event.request_context.identity
+    route = event.resource
+    status = 500
+    tenant: str | None = None
+    try:
+        if not identity.api_key_id:
+            raise service_errors.Unauthenticated("an API key is required (x-api-key header)")
+        tenant = _tenant_of(identity.api_key_id)
+        if tenant is None:
+            raise service_errors.Forbidden("this API key is not bound to a tenant")
+        if _body_size(event.raw_event) > _body_limit(route):
+            raise service_errors.PayloadTooLarge(
+                f"body larger than {_body_limit(route)} bytes for {route}"
+            )
+        app.append_context(tenant=tenant)
+        response = next_middleware(app)
+    except service_errors.ServiceError as exc:
+        status_code, code = errors.STATUS_BY_ERROR[type(exc)]
+        response = errors.error_response(status_code, code, str(exc))
+    status = response.status_code
+    audit.info(
+        "api access",
+        extra={
+            "audit": True,
+            "tenant": tenant,
+            "api_key_id": identity.api_key_id,
+            "method": event.http_method,
+            "route": route,
+            "status": status,
+            "request_id": event.request_context.request_id,
+            "ids": dict(event.path_parameters or {}),
+        },
+    )
+    return response
+
+
+app.use(middlewares=[guard])
+
+
+def _tenant() -> str:
+    return str(app.context["tenant"])
+
+
+def _links(inquiry_id: str, claim_id: str) -> dict[str, str]:
+    return {
+        "self": f"/v1/inquiries/{inquiry_id}",
+        "claim_procedures": f"/v1/claims/{claim_id}/procedures",
+    }
+
+
+def _prefer_wait() -> int | None:
+    prefer = app.current_event.get_header_value("Prefer", case_sensitive=False)
+    if not prefer:
+        return None
+    found = PREFER_WAIT_RE.search(prefer.lower())
+    if not found:
+        return None
+    return min(int(found.group(1)), 25)
+
+
+@cache
+def _idempotent_submit() -> Any:
+    """`submit` wrapped in Powertools Idempotency (built on first use, off the cold path)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    from cptverify.aws.keys import IDEMPOTENCY_PK
+    from cptverify.aws.settings import settings
+    from cptverify.service import inquiries
+
+    store = DynamoDBPersistenceLayer(
+        table_name=settings().table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value=IDEMPOTENCY_PK,
+        expiry_attr="expires_at",
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="[tenant, key]",
+        payload_validation_jmespath="body_hash",
+        expires_after_seconds=24 * 3600,
+        raise_on_no_idempotency_key=True,
+    )
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
+    def submit_once(request: dict[str, str], inquiry: Inquiry) -> dict[str, Any]:
+        return inquiries.submit(request["tenant"], inquiry)
+
+    return submit_once, config
+
+
+def bind_lambda_context(context: Any) -> None:
+    """Give Idempotency the Lambda context (it watches the remaining time)."""
+    if context is not None:
+        _idempotent_submit()[1].register_lambda_context(context)
+
+
+@app.post(
+    "/v1/inquiries",
+    summary="Submit an inquiry",
+    description=(
+        "Stores the inquiry and starts its verification. Repeating a request with the same "
+        "Idempotency-Key (or, without one, the same body) returns the same inquiry. With "
+        "`Prefer: wait=N` (N <= 25) the answer waits up to N seconds and is 200 with the "
+        "results when they are ready."
+    ),
+    responses={
+        200: {"description": "Finished within the wait", "content": {"application/json": {"model": InquiryView}}},  # noqa: E501
+        202: {"description": "Accepted", "content": {"application/json": {"model": InquiryAccepted}}},  # noqa: E501
+        409: {"description": "Idempotency-Key reused with another body", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        **ERROR_RESPONSES,
+    },
+)
+def post_inquiry(inquiry: Inquiry) -> Response[Any]:
+    from cptverify.service import inquiries
+
+    tenant = _tenant()
+    body_hash = hashlib.sha256(inquiry.model_dump_json().encode()).hexdigest()
+    key = app.current_event.get_header_value("Idempotency-Key", case_sensitive=False)
+    if key is not None and not re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", key):
+        raise service_errors.InvalidInput(
+            "Idempotency-Key must be 1 to 128 letters, digits or . _ : -",
+            "header.Idempotency-Key",
+        )
+    submit_once = _idempotent_submit()[0]
+    accepted = submit_once(
+        request={"tenant": tenant, "key": key or body_hash, "body_hash": body_hash},
+        inquiry=inquiry,
+    )
+    inquiry_id = accepted["inquiry_id"]
+    wait = _prefer_wait()
+    if wait:
+        current = inquiries.wait_for(tenant, inquiry_id, wait)
+        if current["status"] in ("COMPLETED", "REJECTED", "FAILED"):
+            body = {**current, "links": _links(inquiry_id, inquiry.claim_id)}
+            return Response(
+                status_code=200,
+                content_type=content_types.APPLICATION_JSON,
+                body=InquiryView.model_validate(body).model_dump(mode="json", by_alias=True),
+                headers={"Preference-Applied": f"wait={wait}"},
+            )
+    body = {**accepted, "links": _links(inquiry_id, inquiry.claim_id)}
+    return Response(
+        status_code=int(HTTPStatus.ACCEPTED),
+        content_type=content_types.APPLICATION_JSON,
+        body=InquiryAccepted.model_validate(body).model_dump(mode="json", by_alias=True),
+        headers={"Location": f"/v1/inquiries/{inquiry_id}"},
+    )
+
+
+@app.get(
+    "/v1/inquiries/<id>",
+    summary="Read an inquiry",
+    responses={
+        200: {"description": "The inquiry", "content": {"application/json": {"model": InquiryView}}},  # noqa: E501
+        404: {"description": "No such inquiry for this tenant", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        **ERROR_RESPONSES,
+    },
+)
+def get_inquiry(id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:  # noqa: A002
+    from cptverify.service import inquiries
+
+    current = inquiries.view(_tenant(), id)
+    body = {**current, "links": _links(id, current["claim_id"])}
+    return InquiryView.model_validate(body).model_dump(mode="json", by_alias=True)
+
+
+@app.post(
+    "/v1/inquiries/<id>/resubmit",
+    summary="Resubmit a rejected inquiry with corrected patient fields",
+    responses={
+        202: {"description": "The new attempt", "content": {"application/json": {"model": InquiryAccepted}}},  # noqa: E501
+        404: {"description": "No such inquiry", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        409: {"description": "Not REJECTED, or already resubmitted", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        **ERROR_RESPONSES,
+    },
+)
+def resubmit_inquiry(
+    id: Annotated[str, Path(pattern=ID_PATTERN)],  # noqa: A002
+    corrections: Resubmission,
+) -> Response[Any]:
+    from cptverify.service import inquiries
+
+    tenant = _tenant()
+    accepted = inquiries.resubmit(tenant, id, corrections.model_dump(mode="json", exclude_none=True))
+    current = inquiries.view(tenant, accepted["inquiry_id"])
+    body = {**accepted, "links": _links(accepted["inquiry_id"], current["claim_id"])}
+    return Response(
+        status_code=int(HTTPStatus.ACCEPTED),
+        content_type=content_types.APPLICATION_JSON,
+        body=InquiryAccepted.model_validate(body).model_dump(mode="json", by_alias=True),
+    )
+
+
+@app.get(
+    "/v1/claims/<claim_id>/procedures",
+    summary="Per-CPT results of a claim",
+    responses={
+        200: {"description": "Results", "content": {"application/json": {"model": ClaimProcedures}}},  # noqa: E501
+        404: {"description": "No results for this claim", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        **ERROR_RESPONSES,
+    },
+)
+def get_claim_procedures(claim_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:
+    from cptverify.service import inquiries
+
+    return {"claim_id": claim_id, "procedures": inquiries.claim_procedures(_tenant(), claim_id)}
+
+
+@app.get(
+    "/v1/claims/<claim_id>/procedures/<cpt>",
+    summary="Results of one procedure code on a claim (every line and modifier set)",
+    responses={
+        200: {"description": "Results", "content": {"application/json": {"model": ClaimProcedures}}},  # noqa: E501
+        404: {"description": "No result for this code", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        **ERROR_RESPONSES,
+    },
+)
+def get_claim_procedure(
+    claim_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    cpt: Annotated[str, Path(pattern=CPT_PATTERN)],
+) -> dict[str, Any]:
+    from cptverify.service import inquiries
+
+    results = inquiries.claim_procedures(_tenant(), claim_id, cpt)
+    return {"claim_id": claim_id, "procedures": results}
+
+
+@app.post(
+    "/v1/responses",
+    summary="Parse a 271 you already hold",
+    description=(
+        "The body is the raw X12 271. Each `cpt` query parameter (repeatable; `99213`, "
+        "`97110:GP`, `AD:D0120`) is resolved per patient; the answer is the JSON of "
+        "`cptverify parse --json`."
+    ),
+    responses={
+        200: {"description": "The 271 as JSON with per-CPT procedures"},
+        **ERROR_RESPONSES,
+    },
+)
+def post_response(
+    cpt: Annotated[
+        list[Annotated[str, Query(pattern=r"^(?:(?:HC|AD):)?[A-Z0-9]{5}(?::[A-Z0-9]{2}){0,4}$")]],
+        Query(max_length=99),
+    ] = [],  # noqa: B006 - Powertools reads the default, never mutates it
+    network: Annotated[Literal["in", "out", "unknown"], Query()] = "unknown",
+) -> dict[str, Any]:
+    from cptverify.service.responses import parse_271
+
+    event = app.current_event
+    raw = event.get("body") or ""
+    data: str | bytes = base64.b64decode(raw) if event.get("isBase64Encoded") else raw
+    if not data:
+        raise service_errors.InvalidInput("the body must be an X12 271", "body")
+    return parse_271(data, cpt, network=network)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of these routes (committed as docs/openapi.json)."""
+    import json
+
+    text = app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
+    document: dict[str, Any] = json.loads(text)
+    return document

@@ -1,0 +1,1 @@
+"""Inquiry lifecycle: the domain flows behind the API handler and the state machine tasks."""

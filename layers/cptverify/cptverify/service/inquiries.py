@@ -1,0 +1,142 @@
+"""Inquiry flows behind the partner API: submit, read, wait, resubmit, claim results, parse.
+
+Every function takes the caller's tenant first; every key it reads is built from it, so one
+tenant can never reach another's items (a foreign id is simply not found).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cptverify.aws import executions, store
+from cptverify.inquiry import Inquiry
+from cptverify.observability import logger
+from cptverify.service import lifecycle
+from cptverify.service.errors import Conflict, NotFound
+from cptverify.service.store_request import load_request_data, save_request
+
+MAX_WAIT_SECONDS = 25
+POLL_SECONDS = 0.25
+
+
+def new_inquiry_id() -> str:
+    """Time-ordered, unique and free of patient data (also the execution name)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
+
+
+def submit(
+    tenant: str,
+    inquiry: Inquiry,
+    *,
+    mode: lifecycle.Mode = "realtime",
+    resubmit_of: str | None = None,
+    extra: dict[str, Any] | None = None,
+    inquiry_id: str | None = None,
+) -> dict[str, Any]:
+    """Store a new inquiry (request in the archive, item PENDING) and start its execution."""
+    inquiry_id = inquiry_id or new_inquiry_id()
+    save_request(tenant, inquiry_id, inquiry)
+    item: dict[str, Any] = {
+        "tenant": tenant,
+        "inquiry_id": inquiry_id,
+        "claim_id": inquiry.claim_id,
+        "payer_id": inquiry.payer.id,
+        "mode": mode,
+        "procedures": [
+            {"line": n, "code": p.code, "modifiers": list(p.modifiers)}
+            for n, p in enumerate(inquiry.procedures, start=1)
+        ],
+        **(extra or {}),
+    }
+    if resubmit_of:
+        item["resubmit_of"] = resubmit_of
+    store.put_inquiry(item)
+    executions.start(tenant, inquiry_id, mode)
+    logger.info("inquiry submitted", extra={"inquiry_id": inquiry_id, "mode": mode})
+    return {"inquiry_id": inquiry_id, "status": lifecycle.PENDING}
+
+
+def view(tenant: str, inquiry_id: str) -> dict[str, Any]:
+    """Status, attempts and, once finished, the per-CPT results of one inquiry."""
+    item = store.get_inquiry(tenant, inquiry_id)
+    if item is None:
+        raise NotFound(f"inquiry {inquiry_id} not found")
+    out: dict[str, Any] = {
+        "inquiry_id": inquiry_id,
+        "status": item["status"],
+        "claim_id": item["claim_id"],
+        "payer_id": item["payer_id"],
+        "mode": item.get("mode", "realtime"),
+        "attempts": int(item.get("attempts", 0)),
+        "payer_calls": int(item.get("payer_calls", 0)),
+        "created_at": item["created_at"],
+        "updated_at": item["updated_at"],
+        "finished_at": item.get("finished_at"),
+        "reason": item.get("reason"),
+        "rejections": item.get("rejections") or [],
+        "resubmit_of": item.get("resubmit_of"),
+        "resubmitted_as": item.get("resubmitted_as"),
+        "results": [],
+    }
+    if item["status"] in (lifecycle.COMPLETED, lifecycle.REJECTED):
+        out["results"] = store.inquiry_results(tenant, item["claim_id"], inquiry_id)
+    return out
+
+
+def wait_for(
+    tenant: str,
+    inquiry_id: str,
+    seconds: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """The inquiry's view once terminal, or as it stands after `seconds` (at most 25)."""
+    deadline = clock() + min(max(seconds, 0.0), MAX_WAIT_SECONDS)
+    while True:
+        current = view(tenant, inquiry_id)
+        if lifecycle.is_terminal(current["status"]) or clock() >= deadline:
+            return current
+        sleep(POLL_SECONDS)
+
+
+def resubmit(tenant: str, inquiry_id: str, corrections: dict[str, Any]) -> dict[str, Any]:
+    """A new attempt of a REJECTED inquiry with corrected patient fields, linked to the old one.
+
+    `corrections` may hold `subscriber` and `dependent` objects with `member_id`, `first_name`,
+    `last_name`, `birth_date`. Raises `Conflict` unless the inquiry is REJECTED and not yet
+    resubmitted, and `pydantic.ValidationError` when the corrected inquiry does not validate.
+    """
+    item = store.get_inquiry(tenant, inquiry_id)
+    if item is None:
+        raise NotFound(f"inquiry {inquiry_id} not found")
+    if item["status"] != lifecycle.REJECTED:
+        raise Conflict(f"inquiry {inquiry_id} is {item['status']}; only REJECTED is resubmitted")
+    if item.get("resubmitted_as"):
+        raise Conflict(f"inquiry {inquiry_id} was already resubmitted")
+    data = load_request_data(tenant, inquiry_id)
+    for part in ("subscriber", "dependent"):
+        fields = corrections.get(part)
+        if fields:
+            if not isinstance(data.get(part), dict):
+                raise Conflict(f"inquiry {inquiry_id} has no {part} to correct")
+            data[part] = {**data[part], **fields}
+    corrected = Inquiry.model_validate(data)
+    new_id = new_inquiry_id()
+    if not store.link_resubmission(tenant, inquiry_id, new_id):
+        raise Conflict(f"inquiry {inquiry_id} was already resubmitted")
+    mode = item.get("mode", "realtime")
+    return submit(tenant, corrected, mode=mode, resubmit_of=inquiry_id, inquiry_id=new_id)
+
+
+def claim_procedures(tenant: str, claim_id: str, code: str | None = None) -> list[dict[str, Any]]:
+    """The stored per-CPT results of one of the tenant's claims (`NotFound` when none)."""
+    results = store.claim_results(tenant, claim_id, code)
+    if not results:
+        what = f"claim {claim_id}" + (f" procedure {code}" if code else "")
+        raise NotFound(f"{what} not found")
+    return results

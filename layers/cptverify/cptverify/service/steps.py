@@ -1,0 +1,227 @@
+"""The state machine's steps: exchange with the payer, parse and record, fail, announce.
+
+Each takes ids only (tenant, inquiry id) and reads everything else from the table and the
+archive, so no patient data passes through the execution's input, output or history.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cptverify.aws import announce as bus
+from cptverify.aws import archive, lease, store
+from cptverify.aws.settings import settings
+from cptverify.observability import logger
+from cptverify.payers.errors import PayerBusy, PayerError, PayerUnavailable
+from cptverify.service import lifecycle
+from cptverify.service.errors import NotFound
+from cptverify.service.store_request import load_request
+
+LEASE_MARGIN_SECONDS = 30
+
+
+def _connector(payer_id: str) -> Any:
+    from cptverify.payers.connector import get_connector
+
+    return get_connector(payer_id)
+
+
+def _named_wait(exc: PayerError) -> float | None:
+    """The wait the payer itself asked for (Retry-After, or AAA04 on a busy 271), if any."""
+    if not isinstance(exc, PayerUnavailable | PayerBusy) or not exc.retryable:
+        return None
+    if "least_delay_seconds" not in vars(exc):
+        return None
+    return float(exc.least_delay_seconds)
+
+
+def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
+    """Acquire a pacing lease, send the 270(s), archive both sides.
+
+    Returns `{"outcome": "answered" | "retry_after" | "final", "retry_after": seconds|None}`.
+    Raises `PayerTimeout`, `PayerUnavailable`, `PayerBusy`, `PayerThrottled`, `PayerRejected`
+    or `ResponseInvalid` for the state machine to retry or catch.
+    """
+    from cptverify.payers.registry import get_payer
+    from cptverify.x12.builder270 import EnvelopeConfig, PayerCapabilities, build_270
+
+    item = store.start_attempt(tenant, inquiry_id)
+    if item is None:
+        logger.info("inquiry already final", extra={"inquiry_id": inquiry_id})
+        return {"outcome": "final", "retry_after": None}
+    attempt = int(item["attempts"])
+
+    inquiry = load_request(tenant, inquiry_id)
+    payer = get_payer(inquiry.payer.id)
+    built = build_270(
+        inquiry,
+        EnvelopeConfig(sender_id=payer.sender_id, receiver_id=payer.receiver_id),
+        PayerCapabilities(
+            accepts_procedure_codes=payer.accepts_procedure_codes,
+            max_procedures_per_inquiry=payer.max_procedures_per_inquiry,
+            accepts_gender=payer.accepts_gender,
+        ),
+    )
+
+    per_call = payer.connect_timeout_seconds + payer.read_timeout_seconds
+    ttl = per_call * len(built.interchanges) + LEASE_MARGIN_SECONDS
+    lease_id = lease.acquire(payer.id, payer.max_concurrent_requests, ttl)
+    calls = 0
+    responses: list[dict[str, Any]] = []
+    try:
+        connector = _connector(payer.id)
+        for part, one in enumerate(built.interchanges):
+            archive.put_text(archive.exchange_key(tenant, inquiry_id, attempt, part, "270"), one.x12)
+            calls += 1
+            answer = connector.send(one.x12, expected_traces=[one.trace])
+            key = archive.exchange_key(tenant, inquiry_id, attempt, part, "271")
+            archive.put_text(key, answer.payload)
+            responses.append({"key": key, "procedure_indexes": list(one.procedure_indexes)})
+    except PayerError as exc:
+        wait = _named_wait(exc)
+        waits = int(item.get("retry_after_waits", 0))
+        store.update_open(tenant, inquiry_id, {"last_error": exc.error_name}, {"payer_calls": calls})
+        logger.info(
+            "payer exchange failed",
+            extra={"inquiry_id": inquiry_id, "payer_id": payer.id, "error": exc.error_name},
+        )
+        if wait is not None and waits < settings().max_retry_after_waits:
+            store.update_open(tenant, inquiry_id, {}, {"retry_after_waits": 1})
+            return {"outcome": "retry_after", "retry_after": max(1, math.ceil(wait))}
+        raise
+    finally:
+        lease.release(payer.id, lease_id)
+
+    store.update_open(
+        tenant,
+        inquiry_id,
+        {"responses": responses, "response_attempt": attempt},
+        {"payer_calls": calls},
+    )
+    logger.info(
+        "payer exchange answered",
+        extra={"inquiry_id": inquiry_id, "payer_id": payer.id, "payer_calls": calls},
+    )
+    return {"outcome": "answered", "retry_after": None}
+
+
+def parse_and_record(tenant: str, inquiry_id: str) -> dict[str, Any]:
+    """Read the archived 271(s), resolve every procedure, write results and the final status.
+
+    Returns `{"status": ...}`. Raises `ResponseInvalid` when a 271 cannot be read.
+    """
+    from cptverify.benefits.resolve import ProcedureRequest, resolve_procedures
+    from cptverify.benefits.result import procedure_result_to_dict
+    from cptverify.payers.errors import ResponseInvalid
+    from cptverify.x12.errors import X12Error
+    from cptverify.x12.json_view import aaa_to_dict
+    from cptverify.x12.reader271 import read_271
+
+    item = store.get_inquiry(tenant, inquiry_id)
+    if item is None:
+        raise NotFound(f"inquiry {inquiry_id} not found")
+    if lifecycle.is_terminal(item.get("status")):
+        return {"status": item["status"]}
+    inquiry = load_request(tenant, inquiry_id)
+    payer_calls = max(1, len(item.get("responses") or []))
+
+    rejections: list[dict[str, Any]] = []
+    written = 0
+    for response in item.get("responses") or []:
+        try:
+            interchange = read_271(archive.get_text(response["key"]))
+        except X12Error as exc:
+            raise ResponseInvalid(
+                f"271 is not readable ({exc.code})", payer_id=inquiry.payer.id, code=str(exc.code)
+            ) from None
+        if not interchange.transactions or not interchange.transactions[0].patients:
+            raise ResponseInvalid("271 names no patient", payer_id=inquiry.payer.id, code="no_patient")
+        txn = interchange.transactions[0]
+        patient = txn.patients[-1]
+        rejections += [aaa_to_dict(a) for a in txn.errors + patient.errors]
+        indexes = [int(i) for i in response["procedure_indexes"]]
+        requests = [
+            ProcedureRequest(
+                code=inquiry.procedures[i].code,
+                qualifier=inquiry.procedures[i].code_qualifier,
+                modifiers=tuple(inquiry.procedures[i].modifiers),
+                allowed_amount=inquiry.procedures[i].allowed_amount,
+            )
+            for i in indexes
+        ]
+        results = resolve_procedures(
+            patient,
+            requests,
+            network=inquiry.network,
+            payer_calls=payer_calls,
+            rejections_from_transaction=list(txn.errors),
+        )
+        for index, result in zip(indexes, results, strict=True):
+            # A schedule inquiry names each procedure's own claim and claim line.
+            place = (item.get("procedures") or [])[index : index + 1] or [{}]
+            claim_id = str(place[0].get("claim_id") or inquiry.claim_id)
+            line = int(place[0].get("line") or index + 1)
+            if store.put_result(
+                tenant, claim_id, inquiry_id, line, procedure_result_to_dict(result)
+            ):
+                written += 1
+
+    status = lifecycle.REJECTED if rejections else lifecycle.COMPLETED
+    fields: dict[str, Any] = {"results_count": len(inquiry.procedures)}
+    if rejections:
+        fields["rejections"] = [_aaa_fields(r) for r in rejections]
+    if not store.finish(tenant, inquiry_id, status, fields):
+        current = store.get_inquiry(tenant, inquiry_id) or {}
+        status = current.get("status", status)
+    logger.info(
+        "inquiry recorded",
+        extra={"inquiry_id": inquiry_id, "status": status, "results_written": written},
+    )
+    return {"status": status}
+
+
+def _aaa_fields(aaa: dict[str, Any]) -> dict[str, Any]:
+    """The AAA facts kept on the inquiry (codes and their meanings; never names or ids)."""
+    wanted = ("loop", "valid_request", "code", "follow_up", "description", "retryable")
+    return {k: aaa.get(k) for k in wanted if k in aaa}
+
+
+def record_failure(tenant: str, inquiry_id: str, error_name: str | None) -> dict[str, Any]:
+    """Record FAILED with a data-free reason; a terminal inquiry is left as it is."""
+    name = error_name or "Unknown"
+    recorded = store.finish(
+        tenant,
+        inquiry_id,
+        lifecycle.FAILED,
+        {"reason": {"error": name, "message": lifecycle.failure_reason(name)}},
+    )
+    logger.info(
+        "inquiry failure recorded",
+        extra={"inquiry_id": inquiry_id, "error": name, "recorded": recorded},
+    )
+    return {"recorded": recorded}
+
+
+def announce(tenant: str, inquiry_id: str) -> dict[str, Any]:
+    """Put `InquiryFinished` on the bus: ids and statuses only."""
+    item = store.get_inquiry(tenant, inquiry_id)
+    if item is None:
+        raise NotFound(f"inquiry {inquiry_id} not found")
+    detail = {
+        "tenant": tenant,
+        "inquiry_id": inquiry_id,
+        "claim_id": item.get("claim_id"),
+        "payer_id": item.get("payer_id"),
+        "mode": item.get("mode"),
+        "status": item.get("status"),
+        "resubmit_of": item.get("resubmit_of"),
+        "batch_id": item.get("batch_id"),
+    }
+    bus.publish(bus.INQUIRY_FINISHED, {k: v for k, v in detail.items() if v is not None})
+    if item.get("batch_id"):
+        from cptverify.schedules.progress import inquiry_finished
+
+        inquiry_finished(tenant, item)
+    logger.info("inquiry announced", extra={"inquiry_id": inquiry_id, "status": item.get("status")})
+    return {"status": item.get("status")}
