@@ -161,12 +161,16 @@ def report_keys(tenant: str, batch_id: str) -> dict[str, str]:
 
 
 def finish_if_done(tenant: str, batch_id: str) -> bool:
-    """Write the report and mark the batch DONE when every inquiry is terminal. True if now."""
+    """Write the report and mark the batch DONE when every inquiry is terminal.
+
+    True when the batch is done (now or before). Only the call that moves it to DONE emits
+    `BatchCompleted`.
+    """
     from botocore.exceptions import ClientError
 
     batch = get_batch(tenant, batch_id)
-    if batch is None or batch.get("status") not in ("RUNNING",):
-        return False
+    if batch is None or batch.get("status") != "RUNNING":
+        return batch is not None and batch.get("status") == "DONE"
     finished = sum(int(batch.get(c, 0)) for c in _COUNTER.values())
     if finished < int(batch.get("inquiries", 0)):
         return False
@@ -205,7 +209,7 @@ def finish_if_done(tenant: str, batch_id: str) -> bool:
         )
     except ClientError as exc:
         if clients.is_conditional_failure(exc):
-            return False
+            return True
         raise
     detail = {"tenant": tenant, "batch_id": batch_id, **batch_counts(batch), **targets}
     clients.events().put_events(
