@@ -22,15 +22,31 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("name", ["subscriber.json", "dependent.json", "five-procedures.json"])
-def test_valid_request_prints_a_270_that_passes_pyx12(
-    name: str, capsys: pytest.CaptureFixture[str], x279a1_map_dir: Path, tmp_path: Path
+NAMES = ["subscriber.json", "dependent.json", "five-procedures.json"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_valid_request_prints_its_270_and_exits_0(
+    name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = run(capsys, str(FIXTURES / name), *TODAY)
 
     assert code == 0, err
     assert err == ""
     assert out.startswith("ISA*") and out.rstrip().endswith("~")
+    (request,) = read_270(out)
+    data = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    assert [p.code for p in request.procedures] == [p["code"] for p in data["procedures"]]
+    assert not request.warnings
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_valid_request_output_passes_pyx12(
+    name: str, capsys: pytest.CaptureFixture[str], x279a1_map_dir: Path, tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, str(FIXTURES / name), *TODAY)
+
+    assert code == 0
     report = validate(out, x279a1_map_dir, tmp_path)
     assert report.ok, report.errors
 
