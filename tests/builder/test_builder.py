@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import date
 from typing import Any
 
 import pytest
@@ -345,3 +346,68 @@ def test_capabilities_from_registry_like_settings() -> None:
 
     assert PayerCapabilities.from_settings(Entry()) == PayerCapabilities(False, 5, False)
     assert PayerCapabilities.from_settings(object()) == PayerCapabilities()
+
+
+def tr3_inquiry(dependent: bool) -> Inquiry:
+    """The TR3 example requests (CASES.md R01/R02) as an inquiry: generic STC 30 question."""
+    data: dict[str, Any] = {
+        "claim_id": "TR3",
+        "date_of_service": "2006-05-01",
+        "payer": {"id": "842610001", "name": "ABC COMPANY"},
+        "provider": {"npi": "1234567893", "organization_name": "BONE AND JOINT CLINIC"},
+        "subscriber": {
+            "member_id": "TEST0000001",
+            "first_name": "ROBO",
+            "last_name": "TESTSUB",
+            "birth_date": "1970-01-01",
+        },
+        "service_types": ["30"],
+    }
+    if dependent:
+        data["subscriber"]["birth_date"] = None
+        data["provider"] = {"npi": "1234567893", "first_name": "GAMMA", "last_name": "TESTDOC"}
+        data["dependent"] = {
+            "first_name": "BETA",
+            "last_name": "TESTDEP",
+            "birth_date": "2001-01-01",  # the TR3's masked 2010 follows its 2006 service date
+            "relationship_code": "19",
+        }
+    return make_inquiry(data, today=date(2006, 5, 1))
+
+
+def transaction(x12: str) -> list[list[str]]:
+    segs = segments(x12)
+    start = next(i for i, s in enumerate(segs) if s[0] == "ST")
+    end = next(i for i, s in enumerate(segs) if s[0] == "SE")
+    return segs[start : end + 1]
+
+
+def test_r01_equivalent_has_the_tr3_shape() -> None:
+    from tests.conftest import shared_path
+
+    tr3 = transaction(shared_path("cases", "270-5010-tr3-subscriber-eq30.x12").read_text())
+
+    ours = transaction(build(tr3_inquiry(dependent=False)).interchanges[0].x12)
+
+    assert [s[0] for s in ours] == [s[0] for s in tr3]
+    assert ours[-1][1] == tr3[-1][1] == "13"
+    same = ("HL", "DMG", "DTP", "EQ")
+    assert [s for s in ours if s[0] in same] == [s for s in tr3 if s[0] in same]
+    assert [s[:4] for s in ours if s[0] == "NM1"] == [s[:4] for s in tr3 if s[0] == "NM1"]
+
+
+def test_r02_equivalent_has_the_tr3_shape_plus_ins() -> None:
+    from tests.conftest import shared_path
+
+    tr3 = transaction(shared_path("cases", "270-5010-tr3-dependent-2000D-eq30.x12").read_text())
+
+    ours = transaction(build(tr3_inquiry(dependent=True)).interchanges[0].x12)
+
+    assert [s for s in ours if s[0] == "INS"] == [["INS", "N", "19"]]
+    without_ins = [s for s in ours if s[0] != "INS"]
+    assert [s[0] for s in without_ins] == [s[0] for s in tr3]
+    assert ours[-1][1] == "16" and tr3[-1][1] == "15"
+    assert [s[:2] for s in ours if s[0] == "DMG"] == [s[:2] for s in tr3 if s[0] == "DMG"]
+    same = ("HL", "DTP", "EQ")
+    assert [s for s in ours if s[0] in same] == [s for s in tr3 if s[0] in same]
+    assert [s[:5] for s in ours if s[0] == "NM1"] == [s[:5] for s in tr3 if s[0] == "NM1"]

@@ -59,6 +59,8 @@ MAX_MODIFIERS = 4
 
 def today() -> date:
     """The current day (UTC) used for the date-of-service window when no context gives one."""
+    # Limitation: the CORE window uses the UTC day, not the practice's time zone, so near
+    # midnight a date at the window's edge may be judged one day early or late.
     return datetime.now(UTC).date()
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Limitation: one table for every payer; a payer's own procedure-to-service-type mapping
+# (unpublished, and varying with provider type and place of service) may differ.
 FALLBACK_SERVICE_TYPES: tuple[str, ...] = ("30",)
 DENTAL_FALLBACK: tuple[str, ...] = ("35",)
 

@@ -200,6 +200,8 @@ class _Writer:
         return self.config.component_separator.join(values)
 
 
+# Limitation: real-time mode only (one patient per interchange); no batch 270 with several
+# patients is written.
 def build_270(
     inquiry: Inquiry,
     config: EnvelopeConfig,

@@ -34,6 +34,8 @@ def normalize_last_name(value: str) -> str:
     `DOE-III`); a name made only of a suffix-like word (`IV`) is kept. Spaces count as special
     characters, so `VAN DYKE` becomes `VANDYKE`.
     """
+    # Limitation: letters with no ASCII base (other scripts) are dropped; a name written only
+    # in such letters normalises to "" and the builder refuses it.
     tokens = _TOKEN_RE.findall(to_ascii_upper(value))
     while len(tokens) > 1 and tokens[-1] in NAME_SUFFIXES:
         tokens.pop()

@@ -201,6 +201,7 @@ def _read_transaction(
         elif seg_id == "TRN":
             if current.trace is None and _el(seg, 1) in ("1", ""):
                 current.trace = (_opt(seg, 2), _opt(seg, 3))
+        # Limitation: N3/N4/PRV/HI/III/AMT are not read; the simulator and tests do not need them.
         elif seg_id == "REF" and current.party is not None:
             current.party.references.append((_el(seg, 1), _el(seg, 2)))
         elif seg_id == "DMG" and current.party is not None:
