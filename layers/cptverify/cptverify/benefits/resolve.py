@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from cptverify.benefits.estimate import estimate_patient_share
 from cptverify.benefits.result import (
+    NETWORK_NAMES,
     Accumulator,
     Authorization,
     CoinsuranceEntry,
@@ -35,7 +36,6 @@ from cptverify.x12.model import Aaa, Benefit, Patient
 Network = Literal["in", "out", "unknown"]
 CrosswalkFn = Callable[[str, str, tuple[str, ...]], Iterable[str]]
 
-_LEVEL_RANK = {"procedure": 0, "service_type": 1, "plan": 2}
 _NETWORK_OF_EB12: dict[str | None, NetworkName] = {"Y": "in", "N": "out", "W": "both"}
 _KIND_OF_EB01 = {
     "B": "copay",
@@ -51,12 +51,19 @@ _KIND_OF_EB01 = {
     "4": "active",
     "5": "active",
 }
+_BUCKET_FIELD = {
+    "copay": "copay",
+    "coinsurance": "coinsurance",
+    "limit": "limits",
+    "authorization": "authorization",
+}
 _KIND_LABEL = {"deductible": "deductible", "out_of_pocket": "out-of-pocket"}
 # EB02 values for one person; every other coverage level (FAM, ESP, ECH, ...) counts as family.
 _INDIVIDUAL_LEVELS = frozenset({None, "", "IND", "EMP"})
 _TOTAL_PERIODS = ("23", "22", "25", None, "32")
 _REMAINING_PERIODS = ("29", "33")
 _MET_PERIOD = "24"
+_USED_PERIODS = frozenset((*_TOTAL_PERIODS, *_REMAINING_PERIODS, _MET_PERIOD))
 _SENTINEL_FLOOR = Decimal("99999")
 
 
@@ -85,13 +92,8 @@ class ProcedureRequest:
     service_types: tuple[str, ...] | None = None
 
 
-@dataclass(slots=True)
-class _Row:
-    benefit: Benefit
-    kind: str | None
-    network: NetworkName
-    service_types: frozenset[str]
-    plan_level: bool
+# A prepared row: (position, benefit, kinds it speaks for, its EB01 kind, network bucket).
+_Row = tuple[int, Benefit, tuple[str, ...], str | None, NetworkName]
 
 
 @dataclass(slots=True)
@@ -100,53 +102,134 @@ class _Selection:
 
     source: Source
     rows: list[Benefit] = field(default_factory=list)
+    built: tuple[Any, list[str]] | None = None
 
 
-def _prepare(patient: Patient) -> list[_Row]:
-    rows = []
-    for benefit in patient.benefits:
-        sts = frozenset(benefit.service_types)
-        rows.append(
-            _Row(
-                benefit=benefit,
-                kind=_KIND_OF_EB01.get(benefit.code.upper()),
-                network=_NETWORK_OF_EB12.get(benefit.in_plan_network, "unspecified"),
-                service_types=sts,
-                plan_level=benefit.procedure is None and (not sts or "30" in sts),
+class _PatientIndex:
+    """A patient's rows grouped once (by procedure code, by service type, plan level), with what
+    the plan-level rows say and the pieces already built from a selection of rows. Procedures of
+    one patient share these pieces (most share the plan-level deductible, for example), so
+    results of one patient may share unchanged parts: treat results as read-only."""
+
+    __slots__ = (
+        "by_code",
+        "by_service_type",
+        "plan",
+        "plan_buckets",
+        "_plan_chosen",
+        "plan_errors",
+    )
+
+    def __init__(self, patient: Patient) -> None:
+        self.by_code: dict[str, list[_Row]] = {}
+        self.by_service_type: dict[str, list[_Row]] = {}
+        self.plan: list[_Row] = []
+        self.plan_buckets: dict[str, tuple[NetworkBenefits | None, list[str]]] = {}
+        self._plan_chosen: dict[tuple[str, str], _Selection] | None = None
+        self.plan_errors: dict[int, list[Aaa]] = {}
+        kind_of, network_of = _KIND_OF_EB01, _NETWORK_OF_EB12
+        for position, benefit in enumerate(patient.benefits):
+            kind = kind_of.get(benefit.code)
+            kinds: tuple[str, ...] = (kind,) if kind else ()
+            if benefit.authorization_required:
+                kinds = (*kinds, "authorization")
+            row: _Row = (
+                position,
+                benefit,
+                kinds,
+                kind,
+                network_of.get(benefit.in_plan_network, "unspecified"),
             )
-        )
-    return rows
+            proc = benefit.procedure
+            if proc is not None:
+                self.by_code.setdefault(proc.code.upper(), []).append(row)
+                continue
+            sts = benefit.service_types
+            if not sts or "30" in sts:
+                self.plan.append(row)
+                if benefit.errors:
+                    self.plan_errors[position] = benefit.errors
+            for st in sts:
+                if st != "30":
+                    self.by_service_type.setdefault(st, []).append(row)
 
+    def plan_chosen(self) -> dict[tuple[str, str], _Selection]:
+        """Per (kind, network): the plan-level rows, selected once per patient."""
+        if self._plan_chosen is None:
+            chosen: dict[tuple[str, str], _Selection] = {}
+            for _, benefit, kinds, _, network in self.plan:
+                for kind in kinds:
+                    sel = chosen.get((kind, network))
+                    if sel is None:
+                        chosen[(kind, network)] = _Selection(source="plan", rows=[benefit])
+                    else:
+                        sel.rows.append(benefit)
+            self._plan_chosen = chosen
+        return self._plan_chosen
 
-def _level(row: _Row, request: ProcedureRequest, wanted: frozenset[str]) -> Source | None:
-    """The level at which a row applies to this procedure, or None when it does not apply."""
-    proc = row.benefit.procedure
-    if proc is not None:
-        if proc.code.upper() != request.code.upper():
-            return None
-        if proc.qualifier and proc.qualifier.upper() != request.qualifier.upper():
-            return None
-        if proc.modifiers and not set(proc.modifiers) <= set(request.modifiers):
-            return None
-        return "procedure"
-    if row.service_types & wanted:
-        return "service_type"
-    if row.plan_level:
-        return "plan"
-    return None
+    def procedure_rows(self, request: ProcedureRequest) -> list[_Row]:
+        rows = self.by_code.get(request.code.upper())
+        if not rows:
+            return []
+        qualifier = request.qualifier.upper()
+        wanted = set(request.modifiers)
+        found = []
+        for row in rows:
+            proc = row[1].procedure
+            if proc is None:
+                continue
+            if proc.qualifier and proc.qualifier.upper() != qualifier:
+                continue
+            if proc.modifiers and not set(proc.modifiers) <= wanted:
+                continue
+            found.append(row)
+        return found
+
+    def service_type_rows(self, wanted: Sequence[str]) -> list[_Row]:
+        if len(wanted) == 1:
+            return self.by_service_type.get(wanted[0], [])
+        found: dict[int, _Row] = {}
+        for st in wanted:
+            for row in self.by_service_type.get(st, ()):
+                found[row[0]] = row
+        return [found[k] for k in sorted(found)]
 
 
 def _places(benefit: Benefit) -> list[str]:
+    if not benefit.places_of_service:
+        return []
     return [p.code for p in benefit.places_of_service if p.code]
 
 
+_NETWORK_LABEL = {
+    "in": "in network",
+    "out": "out of network",
+    "both": "in any network",
+    "unspecified": "with no network stated",
+}
+
+
 def _network_label(network: str) -> str:
-    return {
-        "in": "in network",
-        "out": "out of network",
-        "both": "in any network",
-        "unspecified": "with no network stated",
-    }[network]
+    return _NETWORK_LABEL[network]
+
+
+def _pick(
+    by_period: dict[str | None, list[Decimal]],
+    periods: Sequence[str | None],
+    label: str,
+    notes: list[str],
+) -> tuple[Decimal | None, str | None]:
+    """The first value sent for the first of `periods` the payer used (noting disagreements)."""
+    for period in periods:
+        values = by_period.get(period)
+        if values:
+            if len(values) > 1 and len(set(values)) > 1:
+                shown = ", ".join(format_amount(v) or "" for v in values)
+                notes.append(
+                    f"{label}: the payer sent several values ({shown}); the first is shown"
+                )
+            return values[0], period
+    return None, None
 
 
 def _accumulator(
@@ -155,123 +238,101 @@ def _accumulator(
     """Total, remaining and met for one coverage level, each from its own row; sentinels dropped."""
     by_period: dict[str | None, list[Decimal]] = {}
     for row in rows:
-        if row.amount is None:
-            continue
-        by_period.setdefault(row.time_period, []).append(row.amount)
+        if row.amount is not None:
+            by_period.setdefault(row.time_period, []).append(row.amount)
     if not by_period:
         return None
 
-    def pick(periods: Sequence[str | None], what: str) -> tuple[Decimal | None, str | None]:
-        for period in periods:
-            values = by_period.get(period)
-            if values:
-                if len(set(values)) > 1:
-                    shown = ", ".join(format_amount(v) or "" for v in values)
-                    notes.append(
-                        f"{label} {what}: the payer sent several values ({shown}); "
-                        "the first is shown"
-                    )
-                return values[0], period
-        return None, None
-
-    acc = Accumulator(source=source)
-    total, acc.total_period = pick(_TOTAL_PERIODS, "total")
-    remaining_order = ("33", "29") if acc.total_period == "32" else _REMAINING_PERIODS
-    remaining, acc.remaining_period = pick(remaining_order, "remaining")
-    met, _ = pick((_MET_PERIOD,), "met")
+    total, total_period = _pick(by_period, _TOTAL_PERIODS, f"{label} total", notes)
+    remaining_order = ("33", "29") if total_period == "32" else _REMAINING_PERIODS
+    remaining, remaining_period = _pick(by_period, remaining_order, f"{label} remaining", notes)
+    met, _ = _pick(by_period, (_MET_PERIOD,), f"{label} met", notes)
 
     total_is_sentinel = total is not None and is_sentinel(total)
-    if total is not None and total_is_sentinel:
+    if total_is_sentinel:
         notes.append(
             f"{label} {format_amount(total)} is a payer placeholder meaning "
             "not applicable and was dropped"
         )
-        total, acc.total_period = None, None
+        total, total_period = None, None
     if remaining is not None and (total_is_sentinel or is_sentinel(remaining)):
         why = (
             "was computed against a placeholder total"
             if total_is_sentinel
-            else ("is a payer placeholder meaning not applicable")
+            else "is a payer placeholder meaning not applicable"
         )
         notes.append(f"{label} remaining {format_amount(remaining)} {why} and was dropped")
-        remaining, acc.remaining_period = None, None
+        remaining, remaining_period = None, None
     if met is not None and is_sentinel(met):
         notes.append(f"{label} met {format_amount(met)} is a payer placeholder and was dropped")
         met = None
 
     for period in by_period:
-        if (
-            period not in _TOTAL_PERIODS
-            and period not in _REMAINING_PERIODS
-            and (period != _MET_PERIOD)
-        ):
+        if period not in _USED_PERIODS:
             notes.append(
                 f"{label} with time period {period} is not a total, remaining or met "
                 "amount and was not used"
             )
-    acc.total, acc.remaining, acc.met = total, remaining, met
     if total is None and remaining is None and met is None:
         return None
-    return acc
+    return Accumulator(
+        total=total,
+        remaining=remaining,
+        met=met,
+        source=source,
+        total_period=total_period,
+        remaining_period=remaining_period,
+    )
 
 
-def _fill_bucket(
-    bucket: NetworkBenefits,
-    network: NetworkName,
-    selections: dict[str, _Selection],
-    notes: list[str],
-) -> None:
-    where = _network_label(network)
-    copay = selections.get("copay")
-    if copay:
-        for row in copay.rows:
+def _piece(kind: str, network: NetworkName, sel: _Selection, notes: list[str]) -> Any:
+    """What the rows of one kind in one network contribute to a bucket (notes appended)."""
+    where = _NETWORK_LABEL[network]
+    if kind == "copay":
+        copays = []
+        for row in sel.rows:
             if row.amount is not None and is_sentinel(row.amount):
                 notes.append(
                     f"copay {format_amount(row.amount)} {where} is a payer placeholder "
                     "meaning not applicable and was dropped"
                 )
                 continue
-            bucket.copay.append(
+            copays.append(
                 CopayEntry(
                     amount=row.amount,
                     time_period=row.time_period,
                     coverage_level=row.coverage_level,
-                    source=copay.source,
-                    messages=list(row.messages),
+                    source=sel.source,
+                    messages=row.messages,
                     places_of_service=_places(row),
-                    delivery=list(row.delivery),
+                    delivery=row.delivery,
                 )
             )
-    coins = selections.get("coinsurance")
-    if coins:
-        for row in coins.rows:
-            bucket.coinsurance.append(
-                CoinsuranceEntry(
-                    percent=row.percent,
-                    time_period=row.time_period,
-                    coverage_level=row.coverage_level,
-                    source=coins.source,
-                    messages=list(row.messages),
-                    places_of_service=_places(row),
-                    delivery=list(row.delivery),
-                )
+        return copays
+    if kind == "coinsurance":
+        return [
+            CoinsuranceEntry(
+                percent=row.percent,
+                time_period=row.time_period,
+                coverage_level=row.coverage_level,
+                source=sel.source,
+                messages=row.messages,
+                places_of_service=_places(row),
+                delivery=row.delivery,
             )
-    for kind in ("deductible", "out_of_pocket"):
-        sel = selections.get(kind)
-        if not sel:
-            continue
+            for row in sel.rows
+        ]
+    if kind in ("deductible", "out_of_pocket"):
         individual = [r for r in sel.rows if r.coverage_level in _INDIVIDUAL_LEVELS]
         family = [r for r in sel.rows if r.coverage_level not in _INDIVIDUAL_LEVELS]
         name = _KIND_LABEL[kind]
-        ind = _accumulator(individual, sel.source, f"individual {name} {where}", notes)
-        fam = _accumulator(family, sel.source, f"family {name} {where}", notes)
-        if kind == "deductible":
-            bucket.deductible_individual, bucket.deductible_family = ind, fam
-        else:
-            bucket.out_of_pocket_individual, bucket.out_of_pocket_family = ind, fam
-    limits = selections.get("limit")
-    if limits:
-        for row in limits.rows:
+        return (
+            _accumulator(individual, sel.source, f"individual {name} {where}", notes),
+            _accumulator(family, sel.source, f"family {name} {where}", notes),
+        )
+    if kind == "limit":
+        limits = []
+        for row in sel.rows:
             amount = row.amount
             if amount is not None and is_sentinel(amount):
                 notes.append(
@@ -279,7 +340,7 @@ def _fill_bucket(
                     "meaning not applicable and was dropped"
                 )
                 amount = None
-            bucket.limits.append(
+            limits.append(
                 LimitEntry(
                     amount=amount,
                     percent=row.percent,
@@ -287,30 +348,67 @@ def _fill_bucket(
                     quantity=row.quantity,
                     time_period=row.time_period,
                     coverage_level=row.coverage_level,
-                    source=limits.source,
+                    source=sel.source,
                     authorization_required=row.authorization_required,
-                    messages=list(row.messages),
+                    messages=row.messages,
                     places_of_service=_places(row),
-                    delivery=list(row.delivery),
+                    delivery=row.delivery,
                 )
             )
-    auth = selections.get("authorization")
-    if auth:
-        flags = {r.authorization_required for r in auth.rows}
+        return limits
+    if kind == "authorization":
+        flags = {r.authorization_required for r in sel.rows}
         required = "Y" if "Y" in flags else "U" if "U" in flags else "N"
-        messages = [
-            m for r in auth.rows if r.authorization_required == required for m in r.messages
-        ]
-        bucket.authorization = Authorization(
-            required=required, source=auth.source, messages=messages
-        )
-    for kind in ("active", "description", "not_covered"):
-        sel = selections.get(kind)
-        if sel:
-            for row in sel.rows:
-                for message in row.messages:
-                    if message not in bucket.messages:
-                        bucket.messages.append(message)
+        messages = [m for r in sel.rows if r.authorization_required == required for m in r.messages]
+        return Authorization(required=required, source=sel.source, messages=messages)
+    messages = []
+    for row in sel.rows:
+        for message in row.messages:
+            if message not in messages:
+                messages.append(message)
+    return messages
+
+
+def _bucket(
+    index: _PatientIndex,
+    network: NetworkName,
+    selections: list[tuple[str, _Selection]],
+    plan_only: bool,
+    notes: list[str],
+) -> NetworkBenefits | None:
+    """The network bucket from its selections; a bucket made of plan rows only is built once."""
+    if plan_only:
+        shared = index.plan_buckets.get(network)
+        if shared is not None:
+            notes.extend(shared[1])
+            return shared[0]
+        notes_before = len(notes)
+    parts: dict[str, Any] = {}
+    messages: list[str] = []
+    for kind, sel in selections:
+        built = sel.built
+        if built is None:
+            piece_notes: list[str] = []
+            built = sel.built = (_piece(kind, network, sel, piece_notes), piece_notes)
+        piece, piece_notes = built
+        if piece_notes:
+            notes.extend(piece_notes)
+        if kind in _BUCKET_FIELD:
+            parts[_BUCKET_FIELD[kind]] = piece
+        elif kind == "deductible":
+            parts["deductible_individual"], parts["deductible_family"] = piece
+        elif kind == "out_of_pocket":
+            parts["out_of_pocket_individual"], parts["out_of_pocket_family"] = piece
+        else:
+            for message in piece:
+                if message not in messages:
+                    messages.append(message)
+    # Lists are shared between results of the same patient: results are read-only.
+    bucket = NetworkBenefits(messages=messages, **parts)
+    result = None if bucket.is_empty() else bucket
+    if plan_only:
+        index.plan_buckets[network] = (result, notes[notes_before:])
+    return result
 
 
 def _coverage_status(
@@ -328,12 +426,12 @@ def _coverage_status(
         rows = coverage_rows.get(level)
         if not rows:
             continue
-        refused = [r for r in rows if r.kind == "not_covered"]
+        refused = [r for r in rows if r[3] == "not_covered"]
         if refused and len(refused) == len(rows):
             return "not_covered"
         for row in refused:
             notes.append(
-                f"not covered {_network_label(row.network)} (per the {level.replace('_', ' ')} row)"
+                f"not covered {_network_label(row[4])} (per the {level.replace('_', ' ')} row)"
             )
         break
     if patient.coverage_status == "active":
@@ -344,7 +442,7 @@ def _coverage_status(
 
 def _resolve_one(
     patient: Patient,
-    rows: list[_Row],
+    index: _PatientIndex,
     request: ProcedureRequest,
     service_types: list[str],
     network: Network,
@@ -352,7 +450,7 @@ def _resolve_one(
     transaction_rejections: list[Aaa],
 ) -> ProcedureResult:
     # Service type 30 is the plan itself: rows for it are plan-level rows.
-    wanted = frozenset(service_types) - {"30"}
+    wanted = [st for st in service_types if st != "30"]
     notes: list[str] = []
     if not wanted:
         notes.append(
@@ -363,43 +461,54 @@ def _resolve_one(
     # Per (kind, network): the rows at the most specific level that has any.
     chosen: dict[tuple[str, str], _Selection] = {}
     coverage_rows: dict[Source, list[_Row]] = {}
+    errors_at: dict[int, list[Aaa]] = {}
+    levels: tuple[tuple[Source, list[_Row]], ...] = (
+        ("procedure", index.procedure_rows(request)),
+        ("service_type", index.service_type_rows(wanted) if wanted else []),
+    )
+    match: Source | None = None
+    for level, rows in levels:
+        for position, benefit, kinds, kind, net in rows:
+            if benefit.errors:
+                errors_at[position] = benefit.errors
+            if kind == "active" or kind == "not_covered":
+                coverage_rows.setdefault(level, []).append((position, benefit, kinds, kind, net))
+            for each in kinds:
+                current = chosen.get((each, net))
+                if current is None:
+                    chosen[(each, net)] = _Selection(source=level, rows=[benefit])
+                    if match is None:
+                        match = level
+                elif current.source == level:
+                    current.rows.append(benefit)
+    for key, sel in index.plan_chosen().items():
+        if key not in chosen:
+            chosen[key] = sel
+            if match is None:
+                match = "plan"
     row_errors: list[Aaa] = []
-    for row in rows:
-        level = _level(row, request, wanted)
-        if level is None:
-            continue
-        benefit = row.benefit
-        row_errors.extend(benefit.errors)
-        kinds = [row.kind] if row.kind else []
-        if benefit.authorization_required:
-            kinds.append("authorization")
-        if row.kind in ("active", "not_covered"):
-            coverage_rows.setdefault(level, []).append(row)
-        for kind in kinds:
-            key = (kind, row.network)
-            current = chosen.get(key)
-            if current is None or _LEVEL_RANK[level] < _LEVEL_RANK[current.source]:
-                chosen[key] = _Selection(source=level, rows=[benefit])
-            elif current.source == level:
-                current.rows.append(benefit)
+    if errors_at or index.plan_errors:
+        errors_at.update(index.plan_errors)
+        for position in sorted(errors_at):
+            row_errors.extend(errors_at[position])
 
     rejections = [*transaction_rejections, *patient.errors, *row_errors]
     status = _coverage_status(patient, rejections, coverage_rows, notes)
 
+    by_network: dict[str, list[tuple[str, _Selection]]] = {}
+    specific_networks = set()
+    for (kind, name), sel in chosen.items():
+        by_network.setdefault(name, []).append((kind, sel))
+        if sel.source != "plan":
+            specific_networks.add(name)
     networks: dict[str, NetworkBenefits | None] = {}
-    for name in ("in", "out", "both", "unspecified"):
-        selections = {kind: sel for (kind, net), sel in chosen.items() if net == name}
-        if not selections:
-            networks[name] = None
-            continue
-        bucket = NetworkBenefits()
-        _fill_bucket(bucket, name, selections, notes)
-        networks[name] = None if bucket.is_empty() else bucket
-
-    match: Source | None = None
-    if chosen:
-        best = min(_LEVEL_RANK[s.source] for s in chosen.values())
-        match = next(s.source for s in chosen.values() if _LEVEL_RANK[s.source] == best)
+    for name in NETWORK_NAMES:
+        selections = by_network.get(name)
+        networks[name] = (
+            _bucket(index, name, selections, name not in specific_networks, notes)
+            if selections
+            else None
+        )
 
     result = ProcedureResult(
         code=request.code,
@@ -444,7 +553,7 @@ def resolve_procedures(
     """
     if crosswalk is None:
         crosswalk = _default_crosswalk
-    rows = _prepare(patient)
+    index = _PatientIndex(patient)
     transaction_rejections = list(rejections_from_transaction or [])
     results = []
     for request in requests:
@@ -455,7 +564,7 @@ def resolve_procedures(
         results.append(
             _resolve_one(
                 patient,
-                rows,
+                index,
                 request,
                 service_types,
                 network,
