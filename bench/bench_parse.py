@@ -101,14 +101,17 @@ def ours(text: str) -> int:
     return sum(len(p.benefits) for t in ic.transactions for p in t.patients)
 
 
-def median_ms(fn: Callable[[str], int], text: str, runs: int) -> float:
-    fn(text)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def medians_ms(peers: list[Callable[[str], int]], text: str, runs: int) -> list[float]:
+    """Median time of each peer; rounds interleave the peers so machine load hits all alike."""
+    for fn in peers:
         fn(text)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    times: list[list[float]] = [[] for _ in peers]
+    for _ in range(runs):
+        for i, fn in enumerate(peers):
+            start = time.perf_counter()
+            fn(text)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) * 1000 for t in times]
 
 
 def main() -> int:
@@ -125,11 +128,9 @@ def main() -> int:
         print("pyx12 is not installed; install the dev extra to compare")
         print("bench parse: n/a (goal >= 3.0x faster than pyx12 raw reader) missed")
         return 1
-    ours_ms = median_ms(ours, text, RUNS)
-    pyx12_ms = median_ms(pyx12_raw, text, max(RUNS // 2, 11))
-    bare_ms = median_ms(bare_split, text, RUNS)
+    ours_ms, pyx12_ms, bare_ms = medians_ms([ours, pyx12_raw, bare_split], text, RUNS)
     print(f"read_271 into the model : {ours_ms:8.2f} ms (median of {RUNS})")
-    print(f"pyx12 4.0.0 raw reader  : {pyx12_ms:8.2f} ms")
+    print(f"pyx12 4.0.0 raw reader  : {pyx12_ms:8.2f} ms (same rounds)")
     print(f"bare split baseline     : {bare_ms:8.2f} ms")
     print(f"ours vs bare split      : {ours_ms / bare_ms:.1f}x slower than only splitting")
     ratio = pyx12_ms / ours_ms

@@ -170,3 +170,19 @@ def test_procedures_hook_adds_a_key_per_patient() -> None:
     data = interchange_to_dict(ic, lambda txn, patient: [{"code": "99213"}])
     assert data["transactions"][0]["patients"][0]["procedures"] == [{"code": "99213"}]
     assert "procedures" not in interchange_to_dict(ic)["transactions"][0]["patients"][0]
+
+
+def test_dependent_under_a_rejected_subscriber_is_rejected() -> None:
+    body = [
+        *SUBSCRIBER_BODY[:5],
+        "HL*3*2*22*1",
+        "NM1*IL*1*TESTSUB*ALPHA****MI*M1",
+        "AAA*Y**75*C",
+        "HL*4*3*23*0",
+        "NM1*03*1*TESTDEP*BETA",
+        "EB*1**30",
+    ]
+    subscriber, dependent = read_271(make_271(body)).transactions[0].patients
+    assert subscriber.coverage_status == "rejected"
+    assert dependent.subscriber_member_id == "M1"
+    assert dependent.coverage_status == "rejected"

@@ -175,7 +175,9 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
     n = len(seg)
     if n < EB_WIDTH:
         seg.extend(PADS[EB_WIDTH - n])
-    stc = seg[3]
+    _, code, level, stc, ins, plan, period, amount, percent, qual, qty, auth, net, proc = seg[
+        :EB_WIDTH
+    ]
     rep = d.repetition
     cache = _SERVICE_TYPES.get(rep)
     if cache is None:
@@ -191,36 +193,35 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
         if len(cache) > 4096:
             cache.clear()
         cache[stc] = split
-    service_types = split.copy()
-    amount = seg[7]
-    percent = seg[8]
-    quantity = seg[10]
-    procedure = seg[13]
-    decimals = _DECIMALS
-    amount_value = decimals.get(amount) if amount else None
-    if amount and amount_value is None:
-        amount_value = _decimal(amount, "EB07", pos, warnings)
-    percent_value = decimals.get(percent) if percent else None
-    if percent and percent_value is None:
-        percent_value = _decimal(percent, "EB08", pos, warnings)
+    amount_value = percent_value = None
+    if amount:
+        amount_value = _DECIMALS.get(amount) or _decimal(amount, "EB07", pos, warnings)
+    if percent:
+        percent_value = _DECIMALS.get(percent) or _decimal(percent, "EB08", pos, warnings)
     # Positional arguments, in the field order of `Benefit`: this runs once per EB row.
-    benefit = Benefit(
-        seg[1],
-        seg[2] or None,
-        service_types,
-        seg[4] or None,
-        seg[5] or None,
-        seg[6] or None,
+    return Benefit(
+        code,
+        level or None,
+        split.copy(),
+        ins or None,
+        plan or None,
+        period or None,
         amount_value,
         percent_value,
-        seg[9] or None,
-        _decimal(quantity, "EB10", pos, warnings) if quantity else None,
-        seg[11] or None,
-        seg[12] or None,
-        _procedure(procedure, d.component) if procedure else None,
+        qual or None,
+        _decimal(qty, "EB10", pos, warnings) if qty else None,
+        auth or None,
+        net or None,
+        _procedure(proc, d.component) if proc else None,
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        pos,
     )
-    benefit.segment = pos
-    return benefit
 
 
 def _delivery(seg: list[str], pos: int, warnings: list[ReadWarning]) -> Delivery:
@@ -250,6 +251,7 @@ class _Walker:
         "in_ls",
         "hl_patients",
         "hl_levels",
+        "hl_parents",
         "has_nm1",
         "hl_pos",
         "handlers",
@@ -266,6 +268,7 @@ class _Walker:
         self.in_ls = False
         self.hl_patients: dict[str, Patient] = {}
         self.hl_levels: dict[str, str] = {}
+        self.hl_parents: dict[str, str | None] = {}
         self.has_nm1 = True
         self.hl_pos = 0
         self.handlers: dict[str, Callable[[list[str], int], None]] = {
@@ -315,6 +318,7 @@ class _Walker:
         if parent is not None and parent not in self.hl_levels:
             self.warn("hl_parent_unknown", "HL02 names a parent that was not seen", pos)
         self.hl_levels[hl_id] = level
+        self.hl_parents[hl_id] = parent
         self.level = level
         self.benefit = None
         self.entity = None
@@ -364,10 +368,6 @@ class _Walker:
             p.middle_name = entity.middle_name
             p.suffix = entity.suffix
             p.member_id = entity.id
-            if level == "C":
-                for child in self.txn.patients:
-                    if child.role == "dependent" and child.subscriber_member_id is None:
-                        child.subscriber_member_id = entity.id
 
     def aaa(self, seg: list[str], pos: int) -> None:
         level = self.level
@@ -464,6 +464,7 @@ class _Walker:
             self.benefit.messages.append(text)
 
     def iii(self, seg: list[str], pos: int) -> None:
+        # Limitation: III04 (free-form text some 4010 payers send) is not kept.
         if self.benefit is not None:
             self.benefit.places_of_service.append(
                 PlaceOfService(_get(seg, 1), _get(seg, 2), _get(seg, 3))
@@ -591,18 +592,12 @@ def _read_transaction(
         raise StructureError("segment could not be walked", segment=pos) from exc
     upstream = bool(txn.errors)
     by_hl = walker.hl_patients
-    levels = walker.hl_levels
+    parents = walker.hl_parents
     for patient in txn.patients:
         parent_rejected = False
-        if patient.role == "dependent":
-            for hl_id, candidate in by_hl.items():
-                if (
-                    levels.get(hl_id) == "C"
-                    and candidate.member_id == patient.subscriber_member_id
-                    and candidate.errors
-                ):
-                    parent_rejected = True
-                    break
+        if patient.role == "dependent" and patient.hl_id is not None:
+            subscriber = by_hl.get(parents.get(patient.hl_id) or "")
+            parent_rejected = subscriber is not None and bool(subscriber.errors)
         _finish_patient(patient, upstream or parent_rejected)
     return txn
 
