@@ -186,3 +186,16 @@ def test_dependent_under_a_rejected_subscriber_is_rejected() -> None:
     assert subscriber.coverage_status == "rejected"
     assert dependent.subscriber_member_id == "M1"
     assert dependent.coverage_status == "rejected"
+
+
+def test_reader_modules_import_no_cli_or_pydantic() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cptverify.x12.reader271, cptverify.x12.json_view\n"
+        "heavy = ('pydantic', 'rich', 'cptverify_local')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
