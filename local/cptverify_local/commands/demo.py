@@ -1,0 +1,203 @@
+"""`cptverify demo [--schedule FILE] [--out DIR]`: a day's schedule through the embedded stack.
+
+Starts the embedded stack (moto resources from template.yaml, our handlers, the payer
+simulator), uploads the schedule to the local bucket, shows a progress bar while the batch's
+inquiries run through the state machine, then prints one line per appointment and CPT and a
+summary, and copies the batch report and error report from `results/` to a local folder.
+Service logs go to `DIR/demo.log` so they do not mix with the table; they carry no patient data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from cptverify_local.stack.parts import BATCH_PARTS, SAMPLE_SCHEDULE, missing
+
+DEFAULT_OUT = Path("demo-output")
+DEFAULT_TIMEOUT_S = 120.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="verify a schedule end to end on the embedded stack and print the results",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument(
+        "--schedule",
+        type=Path,
+        default=None,
+        help="schedule CSV in the documented format (default: the sample schedule)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"folder the reports are copied to (default: {DEFAULT_OUT}/)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds to wait for the batch to finish (default: %(default)s)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"cptverify demo: {message}", file=sys.stderr)
+    return code
+
+
+@contextmanager
+def _logs_to(path: Path) -> Iterator[None]:
+    """Send service and library logs to a file while the table owns the terminal."""
+    from cptverify.observability import logger
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as stream:
+        handler = logger.registered_handler
+        assert isinstance(handler, logging.StreamHandler)
+        previous = handler.stream
+        handler.setStream(stream)
+        root = logging.getLogger()
+        file_handler = logging.StreamHandler(stream)
+        file_handler.setLevel(logging.WARNING)
+        root.addHandler(file_handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(file_handler)
+            handler.setStream(previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    schedule: Path = args.schedule or SAMPLE_SCHEDULE
+    if not schedule.is_file():
+        if args.schedule is None:
+            return _fail(f"the sample schedule is missing ({schedule})")
+        return _fail(f"schedule {schedule} is not a readable file")
+    absent = missing(BATCH_PARTS)
+    if absent:
+        return _fail("cannot run yet, missing: " + "; ".join(absent))
+
+    out_dir: Path = args.out
+    with _logs_to(out_dir / "demo.log"):
+        return _run(schedule, out_dir, args.timeout)
+
+
+def _run(schedule: Path, out_dir: Path, timeout_s: float) -> int:
+    from rich.console import Console
+
+    from cptverify_local.stack.embedded import StackPartsMissing, embedded_stack
+    from cptverify_local.stack.view import (
+        BatchProgress,
+        Summary,
+        line_from_report_row,
+        results_table,
+        summary_table,
+        watch_batch,
+    )
+
+    console = Console()
+    body = schedule.read_bytes()
+    with ExitStack() as cleanup:
+        try:
+            with console.status("starting the embedded stack and the payer simulator"):
+                stack = cleanup.enter_context(embedded_stack())
+        except StackPartsMissing as exc:
+            return _fail("cannot run yet, " + str(exc))
+        cleanup.callback(console.print, "[dim]embedded stack stopped[/]")
+        if stack.ingest_function() is None:
+            return _fail(
+                "cannot run yet, missing: a function with an S3 event on the bucket "
+                "(the schedule ingest) in template.yaml"
+            )
+        console.print(f"[bold]embedded stack up[/]; payer simulator at {stack.simulator.url}")
+        console.print("[dim]not created locally:[/]")
+        for line in stack.skipped_lines():
+            console.print(f"[dim]  - {line}[/]")
+
+        clock = time.perf_counter()
+        uploaded = stack.upload_schedule(schedule.name, body)
+        console.print(
+            f"uploaded {schedule.name} as s3://…/{uploaded.key}; batch {uploaded.batch_id}"
+        )
+
+        def poll() -> BatchProgress:
+            item = stack.batch(uploaded.batch_id)
+            if item is None:
+                return BatchProgress(0, 0, False)
+            finished = sum(int(item.get(k, 0)) for k in ("completed", "rejected", "failed"))
+            return BatchProgress(
+                int(item.get("inquiries", 0)), finished, item.get("status") == "DONE"
+            )
+
+        state = watch_batch(poll, console, timeout_s=timeout_s)
+        elapsed = time.perf_counter() - clock
+        item = stack.batch(uploaded.batch_id) or {}
+        if not state.done:
+            return _fail(
+                f"batch {uploaded.batch_id} did not finish in {timeout_s:.0f} s "
+                f"({state.finished} of {state.inquiries} inquiries); see {out_dir / 'demo.log'}",
+                code=1,
+            )
+
+        report_key = str(item.get("report_json") or "")
+        report: dict[str, Any] = json.loads(stack.get_object(report_key)) if report_key else {}
+        lines = [line_from_report_row(row) for row in report.get("lines", [])]
+        console.print(results_table(lines))
+        _print_bad_rows(console, stack, uploaded.batch_id)
+        console.print(
+            summary_table(
+                Summary(
+                    rows=int(item.get("rows", 0)),
+                    inquiries=int(item.get("inquiries", 0)),
+                    payer_calls=stack.payer_calls(),
+                    retries=stack.retries(),
+                    bad_rows=int(item.get("bad_rows", 0)),
+                    elapsed_s=elapsed,
+                    completed=int(item.get("completed", 0)),
+                    rejected=int(item.get("rejected", 0)),
+                    failed=int(item.get("failed", 0)),
+                )
+            )
+        )
+        copied = stack.copy_results(uploaded.batch_id, out_dir)
+        console.print(f"reports in s3://…/results/{stack.tenant}/{uploaded.batch_id}/, copied to:")
+        for path in copied:
+            console.print(f"  {path}")
+        console.print(f"service logs: {out_dir / 'demo.log'}")
+        return 0
+    return 1
+
+
+def _print_bad_rows(console: Any, stack: Any, batch_id: str) -> None:
+    """The error report's lines: row number, ids, column and reason."""
+    from rich.table import Table
+
+    from cptverify.schedules.report import read_report_csv
+
+    key = f"results/{stack.tenant}/{batch_id}/errors.csv"
+    if key not in stack.list_keys(key):
+        return
+    rows = read_report_csv(stack.get_object(key))
+    table = Table(title="Rows not verified (error report)", header_style="bold")
+    for column in ("row", "appointment_id", "column", "reason"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.get("row", ""),
+            row.get("appointment_id", ""),
+            row.get("column", ""),
+            row.get("reason", ""),
+        )
+    console.print(table)

@@ -1,0 +1,226 @@
+"""The embedded stack: the template's resources in moto, our handlers, the payer simulator.
+
+`embedded_stack()` starts the payer simulator on a free loopback port with its default plan
+book, points the payer registry at it (`CPTVERIFY_PAYER_BASE_URL`), then starts moto through
+the project's harness, which creates what `template.yaml` declares from the template itself
+(short local retry intervals) and registers a local tenant and API key. On exit it waits for
+running executions, stops moto and the simulator, and restores the environment: nothing keeps
+running.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cptverify_local.stack.parts import PLAN_BOOK, STACK_PARTS, missing
+
+if TYPE_CHECKING:
+    from cptverify_local.harness import AwsStack
+    from cptverify_local.simulator import SimulatorServer
+
+# Local retry budgets: every interval short, so a payer that is down for its first requests
+# recovers within a demo. The harness records backoffs instead of sleeping them.
+LOCAL_OVERRIDES: dict[str, str] = {
+    "Stage": "local",
+    "RealtimeRetryIntervalSeconds": "1",
+    "RealtimeRetryMaxDelaySeconds": "2",
+    "TimeoutRetrySeconds": "1",
+    "BatchRetryIntervalSeconds": "1",
+    "BatchRetryMaxDelaySeconds": "2",
+    "RetryAfterCapSeconds": "1",
+}
+TERMINAL = ("COMPLETED", "REJECTED", "FAILED")
+
+
+class StackPartsMissing(RuntimeError):
+    """The stack cannot start because parts of the project are not there (named)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("missing: " + "; ".join(names))
+        self.names = names
+
+
+@dataclass(frozen=True)
+class UploadedSchedule:
+    """A schedule stored in the local bucket, and the batch it became."""
+
+    key: str
+    version: str
+    batch_id: str
+
+
+@dataclass
+class LocalStack:
+    """A running embedded stack: moto resources, handlers, simulator, local tenant and key."""
+
+    aws: AwsStack
+    simulator: SimulatorServer
+    tenant: str
+    api_key: str
+    api_key_id: str
+
+    # -- what the stack skipped ------------------------------------------------------------
+
+    def skipped_lines(self) -> list[str]:
+        """One line per template resource not created locally, with the reason."""
+        resources = self.aws.template.get("Resources", {})
+        return [
+            f"{name} ({resources.get(name, {}).get('Type', '?')}): {why}"
+            for name, why in sorted(self.aws.skipped.items())
+        ]
+
+    # -- schedules and batches -------------------------------------------------------------
+
+    def ingest_function(self) -> str | None:
+        """The function the template subscribes to the bucket's object-created events."""
+        for name, resource in self.aws.template.get("Resources", {}).items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            for event in (resource.get("Properties", {}).get("Events") or {}).values():
+                if event.get("Type") == "S3":
+                    return str(name)
+        return None
+
+    def upload_schedule(
+        self, name: str, body: bytes, tenant: str | None = None
+    ) -> UploadedSchedule:
+        """Put a schedule under `schedules/TENANT/` (the bucket notification runs the ingest)."""
+        from cptverify.schedules.ingest import Upload
+
+        tenant = tenant or self.tenant
+        key = f"schedules/{tenant}/{name}"
+        bucket = self.aws.bucket_name
+        put = self.aws.session.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType="text/csv"
+        )
+        version = str(put.get("VersionId") or "null")
+        batch_id = Upload(bucket=bucket, key=key, version=version, tenant=tenant).batch_id
+        return UploadedSchedule(key=key, version=version, batch_id=batch_id)
+
+    def batch(self, batch_id: str, tenant: str | None = None) -> dict[str, Any] | None:
+        """The batch item (counts, status, report keys), or None before ingest wrote it."""
+        from cptverify.schedules.progress import get_batch
+
+        return get_batch(tenant or self.tenant, batch_id)
+
+    def wait_batch(
+        self,
+        batch_id: str,
+        timeout_s: float = 120.0,
+        on_poll: Callable[[dict[str, Any] | None], None] | None = None,
+    ) -> dict[str, Any] | None:
+        """Poll the batch until it is DONE (or `timeout_s` passes); its last state."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            item = self.batch(batch_id)
+            if on_poll is not None:
+                on_poll(item)
+            if item is not None and item.get("status") == "DONE":
+                return item
+            if time.monotonic() >= deadline:
+                return item
+            time.sleep(0.1)
+
+    def get_object(self, key: str) -> bytes:
+        s3 = self.aws.session.client("s3")
+        body: bytes = s3.get_object(Bucket=self.aws.bucket_name, Key=key)["Body"].read()
+        return body
+
+    def list_keys(self, prefix: str) -> list[str]:
+        s3 = self.aws.session.client("s3")
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.aws.bucket_name, Prefix=prefix
+        )
+        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+    def copy_results(self, batch_id: str, out_dir: Path, tenant: str | None = None) -> list[Path]:
+        """Copy `results/TENANT/BATCH/*` from the local bucket into `out_dir`; the paths."""
+        prefix = f"results/{tenant or self.tenant}/{batch_id}/"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for key in self.list_keys(prefix):
+            target = out_dir / key.removeprefix(prefix)
+            target.write_bytes(self.get_object(key))
+            written.append(target)
+        return sorted(written)
+
+    # -- payer-side and retry figures ------------------------------------------------------
+
+    def payer_calls(self) -> int:
+        """Requests the simulator received, across every payer."""
+        return int(self.simulator.metrics().get("total_requests", 0))
+
+    def retries(self) -> int:
+        """Retry backoffs the state machine took (recorded by the harness's clock)."""
+        return len(self.aws.clock.sleeps)
+
+    def execution_statuses(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for execution in self.aws.executions():
+            counts[execution["status"]] = counts.get(execution["status"], 0) + 1
+        return counts
+
+
+def _forget_payer_connectors() -> None:
+    """Close the process-wide payer connectors: each holds the base URL and circuit state of
+    the simulator it was made for, and the next stack's simulator listens on another port."""
+    from cptverify.payers import connector
+
+    with connector._connectors_lock:
+        for item in connector._connectors.values():
+            item.close()
+        connector._connectors.clear()
+
+
+@contextmanager
+def embedded_stack(
+    plan_book: str | Path | None = None,
+    *,
+    overrides: Mapping[str, str] | None = None,
+    concurrency: int = 1,
+    canned: bool = False,
+    environment: Mapping[str, str] | None = None,
+    seed: int = 7,
+) -> Iterator[LocalStack]:
+    """Start simulator and moto stack for the `with` block; stop both after it.
+
+    Raises `StackPartsMissing` naming what is absent instead of starting half a stack.
+    """
+    absent = missing(STACK_PARTS)
+    if absent:
+        raise StackPartsMissing(absent)
+
+    from cptverify_local.harness import AwsStack
+    from cptverify_local.harness.stack import LOCAL_API_KEY, LOCAL_API_KEY_ID, LOCAL_TENANT
+    from cptverify_local.simulator import running_simulator
+
+    book = plan_book or PLAN_BOOK
+    with running_simulator(book, canned=canned, seed=seed) as simulator:
+        env = {
+            "CPTVERIFY_PAYER_BASE_URL": simulator.url,
+            "CPTVERIFY_FRESHNESS_SECRET": secrets.token_hex(16),
+            **(environment or {}),
+        }
+        stack = AwsStack(
+            overrides={**LOCAL_OVERRIDES, **(overrides or {})},
+            concurrency=concurrency,
+            environment=env,
+        )
+        _forget_payer_connectors()
+        try:
+            with stack:
+                yield LocalStack(
+                    aws=stack,
+                    simulator=simulator,
+                    tenant=LOCAL_TENANT,
+                    api_key=LOCAL_API_KEY,
+                    api_key_id=LOCAL_API_KEY_ID,
+                )
+        finally:
+            _forget_payer_connectors()
