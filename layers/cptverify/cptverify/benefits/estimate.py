@@ -202,6 +202,8 @@ def estimate_patient_share(result: ProcedureResult, allowed: Decimal, network: s
         assumptions.append("no out-of-pocket remaining was sent, so no cap was applied")
 
     assert deductible is not None
+    # Limitation: the deductible is applied before a copay as well; plans that waive the
+    # deductible for copay visits are not told apart (a 271 does not say so).
     from_deductible = min(allowed, deductible)
     rest = allowed - from_deductible
     assumptions.append("the deductible is paid first, before any copay or coinsurance")

@@ -105,6 +105,8 @@ class _Selection:
     built: tuple[Any, list[str]] | None = None
 
 
+# Limitation: resolving three codes per patient costs more than reading the patient's rows
+# (`bench resolve` shows the figure); building the per-network entries dominates.
 class _PatientIndex:
     """A patient's rows grouped once (by procedure code, by service type, plan level), with what
     the plan-level rows say and the pieces already built from a selection of rows. Procedures of
@@ -167,6 +169,19 @@ class _PatientIndex:
             self._plan_chosen = chosen
         return self._plan_chosen
 
+    def plan_bucket(self, network: NetworkName, notes: list[str]) -> NetworkBenefits | None:
+        """The bucket of a network where only plan-level rows answer, built once per patient."""
+        shared = self.plan_buckets.get(network)
+        if shared is None:
+            selections = [
+                (k, sel) for (k, net), sel in self.plan_chosen().items() if net == network
+            ]
+            bucket_notes: list[str] = []
+            bucket = _bucket(network, selections, bucket_notes) if selections else None
+            shared = self.plan_buckets[network] = (bucket, bucket_notes)
+        notes.extend(shared[1])
+        return shared[0]
+
     def procedure_rows(self, request: ProcedureRequest) -> list[_Row]:
         rows = self.by_code.get(request.code.upper())
         if not rows:
@@ -213,6 +228,8 @@ def _network_label(network: str) -> str:
     return _NETWORK_LABEL[network]
 
 
+# Limitation: when a payer sends two different values for one slot (say two calendar-year
+# totals told apart only by a MSG), the first is shown and the others are only named in a note.
 def _pick(
     by_period: dict[str | None, list[Decimal]],
     periods: Sequence[str | None],
@@ -370,19 +387,9 @@ def _piece(kind: str, network: NetworkName, sel: _Selection, notes: list[str]) -
 
 
 def _bucket(
-    index: _PatientIndex,
-    network: NetworkName,
-    selections: list[tuple[str, _Selection]],
-    plan_only: bool,
-    notes: list[str],
+    network: NetworkName, selections: list[tuple[str, _Selection]], notes: list[str]
 ) -> NetworkBenefits | None:
-    """The network bucket from its selections; a bucket made of plan rows only is built once."""
-    if plan_only:
-        shared = index.plan_buckets.get(network)
-        if shared is not None:
-            notes.extend(shared[1])
-            return shared[0]
-        notes_before = len(notes)
+    """One network bucket from its selections (each selection's piece is built once)."""
     parts: dict[str, Any] = {}
     messages: list[str] = []
     for kind, sel in selections:
@@ -393,8 +400,9 @@ def _bucket(
         piece, piece_notes = built
         if piece_notes:
             notes.extend(piece_notes)
-        if kind in _BUCKET_FIELD:
-            parts[_BUCKET_FIELD[kind]] = piece
+        field_name = _BUCKET_FIELD.get(kind)
+        if field_name is not None:
+            parts[field_name] = piece
         elif kind == "deductible":
             parts["deductible_individual"], parts["deductible_family"] = piece
         elif kind == "out_of_pocket":
@@ -405,10 +413,7 @@ def _bucket(
                     messages.append(message)
     # Lists are shared between results of the same patient: results are read-only.
     bucket = NetworkBenefits(messages=messages, **parts)
-    result = None if bucket.is_empty() else bucket
-    if plan_only:
-        index.plan_buckets[network] = (result, notes[notes_before:])
-    return result
+    return None if bucket.is_empty() else bucket
 
 
 def _coverage_status(
@@ -421,6 +426,7 @@ def _coverage_status(
         return "rejected"
     if patient.coverage_status == "inactive":
         return "inactive"
+    # Limitation: an EB I at plan level (service type 30) does not make a procedure not_covered.
     levels: tuple[Source, ...] = ("procedure", "service_type")
     for level in levels:
         rows = coverage_rows.get(level)
@@ -458,34 +464,36 @@ def _resolve_one(
             "plan-level rows were used"
         )
 
-    # Per (kind, network): the rows at the most specific level that has any.
+    # Per (kind, network): the rows at the most specific level that has any; the plan-level
+    # rows fill in whatever the procedure and its service types did not answer.
     chosen: dict[tuple[str, str], _Selection] = {}
     coverage_rows: dict[Source, list[_Row]] = {}
     errors_at: dict[int, list[Aaa]] = {}
-    levels: tuple[tuple[Source, list[_Row]], ...] = (
-        ("procedure", index.procedure_rows(request)),
-        ("service_type", index.service_type_rows(wanted) if wanted else []),
-    )
     match: Source | None = None
+    proc_rows = index.procedure_rows(request)
+    st_rows = index.service_type_rows(wanted) if wanted else []
+    levels: tuple[tuple[Source, list[_Row]], ...] = (
+        ("procedure", proc_rows),
+        ("service_type", st_rows),
+    )
     for level, rows in levels:
-        for position, benefit, kinds, kind, net in rows:
+        for row in rows:
+            position, benefit, kinds, kind, net = row
             if benefit.errors:
                 errors_at[position] = benefit.errors
             if kind == "active" or kind == "not_covered":
-                coverage_rows.setdefault(level, []).append((position, benefit, kinds, kind, net))
+                coverage_rows.setdefault(level, []).append(row)
             for each in kinds:
                 current = chosen.get((each, net))
                 if current is None:
-                    chosen[(each, net)] = _Selection(source=level, rows=[benefit])
+                    chosen[(each, net)] = _Selection(level, [benefit])
                     if match is None:
                         match = level
                 elif current.source == level:
                     current.rows.append(benefit)
-    for key, sel in index.plan_chosen().items():
-        if key not in chosen:
-            chosen[key] = sel
-            if match is None:
-                match = "plan"
+    plan = index.plan_chosen()
+    if match is None and plan:
+        match = "plan"
     row_errors: list[Aaa] = []
     if errors_at or index.plan_errors:
         errors_at.update(index.plan_errors)
@@ -495,20 +503,22 @@ def _resolve_one(
     rejections = [*transaction_rejections, *patient.errors, *row_errors]
     status = _coverage_status(patient, rejections, coverage_rows, notes)
 
-    by_network: dict[str, list[tuple[str, _Selection]]] = {}
-    specific_networks = set()
-    for (kind, name), sel in chosen.items():
-        by_network.setdefault(name, []).append((kind, sel))
-        if sel.source != "plan":
-            specific_networks.add(name)
+    per_network: dict[str, list[tuple[str, _Selection]]] = {}
+    for key, sel in chosen.items():
+        per_network.setdefault(key[1], []).append((key[0], sel))
+    if per_network:
+        for key, sel in plan.items():
+            if key not in chosen:
+                selections = per_network.get(key[1])
+                if selections is not None:
+                    selections.append((key[0], sel))
     networks: dict[str, NetworkBenefits | None] = {}
     for name in NETWORK_NAMES:
-        selections = by_network.get(name)
-        networks[name] = (
-            _bucket(index, name, selections, name not in specific_networks, notes)
-            if selections
-            else None
-        )
+        selections = per_network.get(name)
+        if selections:
+            networks[name] = _bucket(name, selections, notes)
+        else:
+            networks[name] = index.plan_bucket(name, notes)
 
     result = ProcedureResult(
         code=request.code,
