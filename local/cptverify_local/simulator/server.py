@@ -13,6 +13,7 @@ import json
 import random
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -157,6 +158,12 @@ class _Server(ThreadingHTTPServer):
             self.slots.release()
             raise
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timeouts, drops) is normal here; anything else is printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -176,6 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
     ) -> None:
         self.send_response(status)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for key, value in (extra or {}).items():

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from cptverify.x12.model import Aaa, Interchange
 
 BUSY_CODES = frozenset({"42", "80"})
+# Reader warnings that mean the answer was cut off: a real-time 271 must arrive whole.
+TRUNCATION_WARNINGS = frozenset({"se_missing", "ge_missing", "iea_missing"})
 FAULT_HEADER = "X-Cptverify-Fault"
 
 
@@ -282,6 +284,8 @@ class PayerConnector:
                 f"payload is not a readable 271 ({exc.code})", code=str(exc.code), **facts
             ) from None
         exchange.read_ms = (time.perf_counter() - started) * 1000
+        if any(w.code in TRUNCATION_WARNINGS for w in interchange.warnings):
+            raise ResponseInvalid("271 is cut off (no closing trailer)", code="truncated", **facts)
         if not interchange.transactions:
             raise ResponseInvalid("payload holds no 271 transaction", code="no_271", **facts)
 
