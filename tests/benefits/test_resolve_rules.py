@@ -285,3 +285,13 @@ def test_no_patient_data_in_the_result() -> None:
     p = patient(ACTIVE_PLAN, eb("B", "IND", "98", amount="10", net="Y"))
     text = repr(resolve(p, allowed="100", network="in"))
     assert "CANARY" not in text
+
+
+def test_modifiers_given_as_a_list_are_accepted() -> None:
+    """Callers building requests from JSON may pass lists; the default crosswalk still works."""
+    from cptverify.benefits.resolve import ProcedureRequest, resolve_procedures
+
+    request = ProcedureRequest("97110", modifiers=["GP"])  # type: ignore[arg-type]
+    (result,) = resolve_procedures(patient(ACTIVE_PLAN), [request])
+    assert result.service_types == ["PT", "AE"]
+    assert result.modifiers == ["GP"]

@@ -570,7 +570,9 @@ def resolve_procedures(
         if request.service_types is not None:
             service_types = list(request.service_types)
         else:
-            service_types = list(crosswalk(request.code, request.qualifier, request.modifiers))
+            service_types = list(
+                crosswalk(request.code, request.qualifier, tuple(request.modifiers))
+            )
         results.append(
             _resolve_one(
                 patient,
