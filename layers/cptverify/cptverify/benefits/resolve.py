@@ -65,6 +65,7 @@ _REMAINING_PERIODS = ("29", "33")
 _MET_PERIOD = "24"
 _USED_PERIODS = frozenset((*_TOTAL_PERIODS, *_REMAINING_PERIODS, _MET_PERIOD))
 _SENTINEL_FLOOR = Decimal("99999")
+_SENTINEL_CENTS = (set(), {"9"}, {"0"})
 
 
 def is_sentinel(amount: Decimal) -> bool:
@@ -76,7 +77,7 @@ def is_sentinel(amount: Decimal) -> bool:
         return False
     text = format(abs(amount), "f")
     whole, _, cents = text.partition(".")
-    return len(whole) >= 5 and set(whole) == {"9"} and (not cents or len(set(cents)) == 1)
+    return len(whole) >= 5 and set(whole) == {"9"} and set(cents) in _SENTINEL_CENTS
 
 
 @dataclass(slots=True, frozen=True)
