@@ -65,7 +65,7 @@ _REMAINING_PERIODS = ("29", "33")
 _MET_PERIOD = "24"
 _USED_PERIODS = frozenset((*_TOTAL_PERIODS, *_REMAINING_PERIODS, _MET_PERIOD))
 _SENTINEL_FLOOR = Decimal("99999")
-_SENTINEL_CENTS = (set(), {"9"}, {"0"})
+_SENTINEL_CENTS: tuple[set[str], ...] = (set(), {"9"}, {"0"})
 
 
 def is_sentinel(amount: Decimal) -> bool:
