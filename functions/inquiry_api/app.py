@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from cptverify.api.routes import app, bind_lambda_context
+from cptverify.api.routes import bind_lambda_context, serve
 from cptverify.observability import logger, tracer
 
 
@@ -14,4 +14,4 @@ from cptverify.observability import logger, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_lambda_context(context)
-    return app.resolve(event, context)
+    return serve(event, context)

@@ -26,6 +26,18 @@ def error_response(
     )
 
 
+def error_proxy_result(status: HTTPStatus, code: str, message: str) -> dict[str, Any]:
+    """An error as a finished REST proxy result (for checks made before the resolver runs)."""
+    import json
+
+    return {
+        "statusCode": int(status),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": code, "message": message, "fields": []}),
+        "isBase64Encoded": False,
+    }
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     from cptverify.inquiry import format_location
 
@@ -40,9 +52,10 @@ def validation_fields(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Pydantic error entries as `{"field", "rule"}`, dropping every input value."""
     out = []
     for item in errors:
-        rule = str(item.get("msg") or item.get("type") or "invalid")
         if item.get("type") == "json_invalid":
-            rule = "body is not valid JSON"
+            out.append({"field": "body", "rule": "must be valid JSON"})
+            continue
+        rule = str(item.get("msg") or item.get("type") or "invalid")
         out.append({"field": _location(tuple(item.get("loc", ()))), "rule": rule})
     return out
 

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from cptverify.api import errors
@@ -81,12 +80,17 @@ def _body_size(event: Any) -> int:
     return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
 
 
-def guard(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    """Authenticate (API key -> tenant), bound the body size, and write the audit record."""
-    event = app.current_event
-    identity = event.request_context.identity
-    route = event.resource
-    status = 500
+def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Authenticate (API key -> tenant), bound the body size, route, and write the audit record.
+
+    The checks run before the resolver so that a missing key is 401 and an oversized body 413
+    whatever the body holds (the resolver validates bodies before any middleware).
+    """
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+    request = APIGatewayProxyEvent(event)
+    identity = request.request_context.identity
+    route = request.resource
     tenant: str | None = None
     try:
         if not identity.api_key_id:
@@ -94,33 +98,30 @@ def guard(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Respo
         tenant = _tenant_of(identity.api_key_id)
         if tenant is None:
             raise service_errors.Forbidden("this API key is not bound to a tenant")
-        if _body_size(event.raw_event) > _body_limit(route):
+        if _body_size(event) > _body_limit(route):
             raise service_errors.PayloadTooLarge(
                 f"body larger than {_body_limit(route)} bytes for {route}"
             )
-        app.append_context(tenant=tenant)
-        response = next_middleware(app)
     except service_errors.ServiceError as exc:
         status_code, code = errors.STATUS_BY_ERROR[type(exc)]
-        response = errors.error_response(status_code, code, str(exc))
-    status = response.status_code
+        response = errors.error_proxy_result(status_code, code, str(exc))
+    else:
+        app.append_context(tenant=tenant)
+        response = app.resolve(event, context)
     audit.info(
         "api access",
         extra={
             "audit": True,
             "tenant": tenant,
             "api_key_id": identity.api_key_id,
-            "method": event.http_method,
+            "method": request.http_method,
             "route": route,
-            "status": status,
-            "request_id": event.request_context.request_id,
-            "ids": dict(event.path_parameters or {}),
+            "status": response.get("statusCode"),
+            "request_id": request.request_context.request_id,
+            "ids": dict(request.path_parameters or {}),
         },
     )
     return response
-
-
-app.use(middlewares=[guard])
 
 
 def _tenant() -> str:
@@ -135,7 +136,7 @@ def _links(inquiry_id: str, claim_id: str) -> dict[str, str]:
 
 
 def _prefer_wait() -> int | None:
-    prefer = app.current_event.get_header_value("Prefer", case_sensitive=False)
+    prefer = app.current_event.headers.get("Prefer")
     if not prefer:
         return None
     found = PREFER_WAIT_RE.search(prefer.lower())
@@ -205,7 +206,7 @@ def post_inquiry(inquiry: Inquiry) -> Response[Any]:
 
     tenant = _tenant()
     body_hash = hashlib.sha256(inquiry.model_dump_json().encode()).hexdigest()
-    key = app.current_event.get_header_value("Idempotency-Key", case_sensitive=False)
+    key = app.current_event.headers.get("Idempotency-Key")
     if key is not None and not re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", key):
         raise service_errors.InvalidInput(
             "Idempotency-Key must be 1 to 128 letters, digits or . _ : -",

@@ -1,0 +1,211 @@
+"""Every route of the partner API through its event file (API Gateway REST proxy events)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cptverify_local.harness import AwsStack
+from tests.aws.conftest import PayerScript, api_event, execution_of, inquiry_body
+
+API = "InquiryApiFunction"
+
+
+def call(stack: AwsStack, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    response = stack.invoke(API, event)
+    body = json.loads(response["body"]) if response.get("body") else {}
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        headers[key.lower()] = values[-1]
+    return response["statusCode"], body, headers
+
+
+def post_inquiry(stack: AwsStack, body: Any, **headers: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:  # noqa: E501
+    merged: dict[str, str | None] = {"Prefer": None, "Idempotency-Key": None}
+    merged.update({k.replace("_", "-"): v for k, v in headers.items()})
+    return call(stack, api_event("post_inquiry.json", body=body, headers=merged))
+
+
+def test_post_inquiry_accepted_with_id_and_links(stack: AwsStack, payer: PayerScript) -> None:
+    status, body, headers = post_inquiry(stack, inquiry_body())
+
+    assert status == 202
+    assert body["status"] == "PENDING"
+    assert body["links"]["self"] == f"/v1/inquiries/{body['inquiry_id']}"
+    assert body["links"]["claim_procedures"] == "/v1/claims/CLM-EVT-1/procedures"
+    assert headers["location"] == body["links"]["self"]
+
+
+def test_post_inquiry_invalid_names_the_field(stack: AwsStack) -> None:
+    bad = inquiry_body()
+    bad["subscriber"]["member_id"] = "CANARY MEMBER 123!"
+    bad["procedures"][1]["code"] = "9711"
+
+    status, body, _ = post_inquiry(stack, bad)
+
+    assert status == 422
+    fields = {f["field"] for f in body["fields"]}
+    assert {"subscriber.member_id", "procedures[1].code"} <= fields
+    assert "CANARY" not in json.dumps(body)
+
+
+def test_post_inquiry_not_json(stack: AwsStack) -> None:
+    status, body, _ = post_inquiry(stack, "{not json")
+
+    assert status == 422
+    assert body["fields"] == [{"field": "body", "rule": "must be valid JSON"}]
+
+
+def test_idempotent_repeat_returns_the_same_inquiry(stack: AwsStack, payer: PayerScript) -> None:
+    # GIVEN the same request twice with one Idempotency-Key, and twice without a key
+    first = post_inquiry(stack, inquiry_body(), Idempotency_Key="key-1")[1]
+    again = post_inquiry(stack, inquiry_body(), Idempotency_Key="key-1")[1]
+    plain = post_inquiry(stack, inquiry_body(claim_id="CLM-2"))[1]
+    plain_again = post_inquiry(stack, inquiry_body(claim_id="CLM-2"))[1]
+
+    # THEN each repeat names the same inquiry and only two executions started
+    assert again["inquiry_id"] == first["inquiry_id"]
+    assert plain_again["inquiry_id"] == plain["inquiry_id"]
+    assert len(stack.executions()) == 2
+
+
+def test_same_key_with_another_body_conflicts(stack: AwsStack, payer: PayerScript) -> None:
+    post_inquiry(stack, inquiry_body(), Idempotency_Key="key-2")
+
+    status, body, _ = post_inquiry(stack, inquiry_body(claim_id="CLM-X"), Idempotency_Key="key-2")
+
+    assert status == 409
+    assert body["error"] == "idempotency_key_reused"
+
+
+def test_prefer_wait_answers_200_with_results(stack: AwsStack, payer: PayerScript) -> None:
+    status, body, headers = post_inquiry(stack, inquiry_body(), Prefer="wait=20")
+
+    assert status == 200
+    assert body["status"] == "COMPLETED"
+    assert [r["code"] for r in body["results"]] == ["97110", "99213"]
+    assert headers["preference-applied"] == "wait=20"
+
+
+def test_get_inquiry_and_claim_routes(stack: AwsStack, payer: PayerScript) -> None:
+    inquiry_id = post_inquiry(stack, inquiry_body())[1]["inquiry_id"]
+    execution_of(stack, inquiry_id)
+
+    status, view, _ = call(stack, api_event("get_inquiry.json", path_parameters={"id": inquiry_id}))
+    assert status == 200 and view["status"] == "COMPLETED" and view["attempts"] == 1
+    assert len(view["results"]) == 2
+
+    status, claim, _ = call(
+        stack, api_event("get_claim_procedures.json", path_parameters={"claim_id": "CLM-EVT-1"})
+    )
+    assert status == 200 and [p["code"] for p in claim["procedures"]] == ["97110", "99213"]
+
+    status, one, _ = call(
+        stack,
+        api_event(
+            "get_claim_procedure.json", path_parameters={"claim_id": "CLM-EVT-1", "cpt": "99213"}
+        ),
+    )
+    assert status == 200 and [p["line"] for p in one["procedures"]] == [1]
+
+
+def test_another_tenants_ids_are_not_found(stack: AwsStack, payer: PayerScript) -> None:
+    # GIVEN a result of tenant "local" and a second partner's key
+    inquiry_id = post_inquiry(stack, inquiry_body())[1]["inquiry_id"]
+    execution_of(stack, inquiry_id)
+    stack.add_tenant("other", "other-key-id")
+
+    # WHEN the other partner asks for them
+    as_other = {"api_key_id": "other-key-id"}
+    claim = call(
+        stack,
+        api_event(
+            "get_claim_procedures.json", path_parameters={"claim_id": "CLM-EVT-1"}, **as_other
+        ),
+    )
+    inquiry = call(
+        stack, api_event("get_inquiry.json", path_parameters={"id": inquiry_id}, **as_other)
+    )
+
+    # THEN both are 404, exactly as for ids that do not exist
+    assert claim[0] == 404 and inquiry[0] == 404
+
+
+def test_resubmit_a_rejected_inquiry(stack: AwsStack, payer: PayerScript) -> None:
+    # GIVEN an inquiry rejected for an unknown member id
+    body = inquiry_body()
+    body["subscriber"]["member_id"] = "NOSUCH999"
+    rejected_id = post_inquiry(stack, body)[1]["inquiry_id"]
+    execution_of(stack, rejected_id)
+
+    # WHEN it is resubmitted with the right member id
+    event = api_event(
+        "resubmit_inquiry.json",
+        path_parameters={"id": rejected_id},
+        body={"subscriber": {"member_id": "CANARYMEMBER123"}},
+    )
+    status, accepted, _ = call(stack, event)
+
+    # THEN a new inquiry, linked both ways, completes
+    assert status == 202
+    new_id = accepted["inquiry_id"]
+    assert execution_of(stack, new_id)["status"] == "SUCCEEDED"
+    view = call(stack, api_event("get_inquiry.json", path_parameters={"id": new_id}))[1]
+    old = call(stack, api_event("get_inquiry.json", path_parameters={"id": rejected_id}))[1]
+    assert view["status"] == "COMPLETED" and view["resubmit_of"] == rejected_id
+    assert old["status"] == "REJECTED" and old["resubmitted_as"] == new_id
+
+    # AND a second resubmission, or one of a completed inquiry, is a conflict
+    assert call(stack, event)[0] == 409
+    again = api_event("resubmit_inquiry.json", path_parameters={"id": new_id}, body={})
+    assert call(stack, again)[0] == 409
+
+
+def test_resubmit_invalid_correction_names_the_field(stack: AwsStack) -> None:
+    event = api_event(
+        "resubmit_inquiry.json",
+        path_parameters={"id": "20261203T090000-0123456789ab"},
+        body={"subscriber": {"birth_date": "19010203"}},
+    )
+    status, body, _ = call(stack, event)
+
+    assert status == 422
+    assert body["fields"][0]["field"] == "subscriber.birth_date"
+    assert "19010203" not in json.dumps(body)
+
+
+def test_unknown_inquiry_is_404(stack: AwsStack) -> None:
+    status, body, _ = call(stack, api_event("get_inquiry.json"))
+    assert status == 404 and body["error"] == "not_found"
+
+
+def test_oversized_body_is_413(stack: AwsStack) -> None:
+    status, body, _ = post_inquiry(stack, "x" * (70 * 1024))
+    assert status == 413 and body["error"] == "payload_too_large"
+
+
+def test_missing_or_unbound_api_key(stack: AwsStack) -> None:
+    assert call(stack, api_event("get_inquiry.json", api_key_id=None))[0] == 401
+    assert call(stack, api_event("get_inquiry.json", api_key_id="stranger"))[0] == 403
+
+
+def test_post_response_parses_a_271(stack: AwsStack) -> None:
+    status, body, _ = call(stack, api_event("post_response.json"))
+
+    assert status == 200
+    patient = body["transactions"][0]["patients"][0]
+    assert [p["code"] for p in patient["procedures"]] == ["99213", "97110"]
+
+
+def test_post_response_bad_271_is_422_without_data(stack: AwsStack) -> None:
+    status, body, _ = call(stack, api_event("post_response.json", body="NM1*IL*1*CANARYLAST~"))
+
+    assert status == 422 and body["error"] == "invalid_271"
+    assert "CANARYLAST" not in json.dumps(body)
+
+
+def test_post_response_bad_cpt_names_the_query_field(stack: AwsStack) -> None:
+    status, body, _ = call(stack, api_event("post_response.json", query={"cpt": ["12"]}))
+
+    assert status == 422
+    assert body["fields"][0]["field"].startswith("query.cpt")
