@@ -24,7 +24,7 @@ from cptverify.x12.reader271 import read_271
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_FILE = ROOT.parent / "shared" / "bench" / "271-synthetic-100-subscribers.x12"
 GOAL = 3.0
-RUNS = 41
+RUNS = 61
 
 
 def synthetic_271(subscribers: int = 100) -> str:

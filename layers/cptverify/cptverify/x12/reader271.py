@@ -82,7 +82,7 @@ def _decimal(value: str | None, what: str, pos: int, warnings: list[ReadWarning]
 def _date(value: str, pos: int, warnings: list[ReadWarning]) -> date | None:
     if len(value) == 8 and value.isdigit():
         try:
-            return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+            return date.fromisoformat(value)  # CCYYMMDD is ISO 8601 basic format
         except ValueError:
             pass
     elif len(value) == 6 and value.isdigit():
@@ -97,9 +97,11 @@ def _date(value: str, pos: int, warnings: list[ReadWarning]) -> date | None:
 
 
 def _dtp(seg: list[str], pos: int, warnings: list[ReadWarning]) -> DateValue:
-    qualifier = _get(seg, 1) or ""
-    fmt = _get(seg, 2)
-    raw = _get(seg, 3) or ""
+    if len(seg) < 4:
+        seg.extend(PADS[4 - len(seg)])
+    qualifier = seg[1]
+    fmt = seg[2] or None
+    raw = seg[3]
     value = DateValue(qualifier, fmt, raw)
     if not raw:
         return value
@@ -212,7 +214,7 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
         _decimal(qty, "EB10", pos, warnings) if qty else None,
         auth or None,
         net or None,
-        _procedure(proc, d.component) if proc else None,
+        (_procedure(proc, d.component) if proc else None),
         [],
         [],
         [],
@@ -476,9 +478,9 @@ class _Walker:
 
     def trn(self, seg: list[str], pos: int) -> None:
         if self.patient is not None:
-            self.patient.traces.append(
-                Trace(_get(seg, 1) or "", _get(seg, 2) or "", _get(seg, 3), _get(seg, 4))
-            )
+            if len(seg) < 5:
+                seg.extend(PADS[5 - len(seg)])
+            self.patient.traces.append(Trace(seg[1], seg[2], seg[3] or None, seg[4] or None))
 
     def dmg(self, seg: list[str], pos: int) -> None:
         patient = self.patient
@@ -571,11 +573,10 @@ def _read_transaction(
         step = walker.segment
         handlers = walker.handlers
         for pos, seg in enumerate(segs[span.start + 1 : span.end], span.start + 2):
-            patient = walker.patient
-            if seg[0] == "EB" and patient is not None and not walker.in_ls:
+            if seg[0] == "EB" and walker.patient is not None and not walker.in_ls:
                 # The common case inline (most segments of a 271 are EB rows).
                 benefit = _benefit(seg, d, pos, warnings)
-                patient.benefits.append(benefit)
+                walker.patient.benefits.append(benefit)
                 walker.benefit = benefit
                 walker.entity = None
             else:

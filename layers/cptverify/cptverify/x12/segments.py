@@ -172,10 +172,12 @@ def tokenize(data: bytes | str) -> Tokens:
         split = [[element.strip(WHITESPACE) for element in p.split(sep)] for p in pieces]
     else:
         split = [p.split(sep) for p in pieces]
-    valid_ids: set[str] = set()
-    for elements in split:
-        seg_id = elements[0]
-        if seg_id not in valid_ids:
+    ids = {elements[0] for elements in split}
+    if all(1 < len(seg_id) < 4 and seg_id.isalnum() and seg_id.isupper() for seg_id in ids):
+        segments.extend(split)
+    else:
+        for elements in split:
+            seg_id = elements[0]
             if not (1 < len(seg_id) < 4 and seg_id.isalnum()):
                 warnings.append(
                     ReadWarning(
@@ -185,11 +187,8 @@ def tokenize(data: bytes | str) -> Tokens:
                     )
                 )
                 continue
-            if seg_id.upper() != seg_id:
-                elements[0] = seg_id.upper()
-            else:
-                valid_ids.add(seg_id)
-        append(elements)
+            elements[0] = seg_id.upper()
+            append(elements)
     if not segments or segments[0][0] != "ISA":
         raise NotX12Error("input does not start with an ISA segment", segment=1)
     delimiters = Delimiters(sep, component, repetition, terminator)
