@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from cptverify.x12.errors import X12Error
 from cptverify.x12.json_view import interchange_to_dict
 from cptverify.x12.reader271 import read_271
-from tests.x12.builders import make_271
+from tests.x12.builders import CANARY_DOB, CANARY_LAST, CANARY_MEMBER, make_271
+
+CANARIES = (CANARY_LAST, CANARY_MEMBER, CANARY_DOB)
 
 SEEDS = [
     make_271(),
@@ -22,9 +24,12 @@ ALPHABET = "*:^~|>!\n\r\t 0123456789ABCDEFGHILMNPRSTUXYZ-."
 def read_or_typed_error(text: str | bytes) -> None:
     try:
         ic = read_271(text)
-    except X12Error:
+    except X12Error as exc:
+        assert not any(canary in str(exc) for canary in CANARIES)
         return
     interchange_to_dict(ic)
+    messages = " ".join(w.message for w in ic.warnings)
+    assert not any(canary in messages for canary in CANARIES)
 
 
 @st.composite

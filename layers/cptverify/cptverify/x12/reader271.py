@@ -390,7 +390,7 @@ class _Walker:
         handler = self.handlers.get(seg[0])
         if handler is None:
             if seg[0] not in IGNORED_SEGMENTS:
-                self.warn("segment_unexpected", f"segment {seg[0]} is not read in a 271", pos)
+                self.warn("segment_unexpected", "a segment a 271 does not carry was ignored", pos)
             return
         handler(seg, pos)
 
@@ -458,6 +458,7 @@ class _Walker:
         if self.benefit is not None:
             self.benefit.dates.append(value)
         elif self.patient is not None:
+            # Limitation: a repeated patient-level DTP qualifier keeps only the last date.
             self.patient.coverage.dates[value.qualifier] = value
 
     def msg(self, seg: list[str], pos: int) -> None:
