@@ -11,7 +11,7 @@ its source level. See docs/resolution.md for the rules in full.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
@@ -97,39 +97,26 @@ class ProcedureRequest:
 _Row = tuple[int, Benefit, tuple[str, ...], str | None, NetworkName]
 
 
-@dataclass(slots=True)
-class _Selection:
-    """The rows of one kind in one network bucket, at the most specific level that had any."""
-
-    source: Source
-    rows: list[Benefit] = field(default_factory=list)
-    built: tuple[Any, list[str]] | None = None
+# Per kind, in one network: the level that answered and its rows.
+_Selection = tuple[Source, list[Benefit]]
+# A built kind: its value for the bucket and the notes building it produced.
+_Built = tuple[Any, list[str]]
 
 
-# Limitation: resolving three codes per patient costs more than reading the patient's rows
-# (`bench resolve` shows the figure); building the per-network entries dominates.
 class _PatientIndex:
-    """A patient's rows grouped once (by procedure code, by service type, plan level), with what
-    the plan-level rows say and the pieces already built from a selection of rows. Procedures of
-    one patient share these pieces (most share the plan-level deductible, for example), so
-    results of one patient may share unchanged parts: treat results as read-only."""
+    """A patient's rows grouped once: by procedure code, by service type, and plan level. What
+    the plan-level rows say is built once per network and shared by every procedure that falls
+    back to it, so results of one patient may share parts: treat results as read-only."""
 
-    __slots__ = (
-        "by_code",
-        "by_service_type",
-        "plan",
-        "plan_buckets",
-        "_plan_chosen",
-        "plan_errors",
-    )
+    __slots__ = ("by_code", "by_service_type", "plan", "plan_errors", "_plan_kinds", "_buckets")
 
     def __init__(self, patient: Patient) -> None:
         self.by_code: dict[str, list[_Row]] = {}
         self.by_service_type: dict[str, list[_Row]] = {}
         self.plan: list[_Row] = []
-        self.plan_buckets: dict[str, tuple[NetworkBenefits | None, list[str]]] = {}
-        self._plan_chosen: dict[tuple[str, str], _Selection] | None = None
         self.plan_errors: dict[int, list[Aaa]] = {}
+        self._plan_kinds: dict[str, dict[str, _Built]] | None = None
+        self._buckets: dict[str, tuple[NetworkBenefits | None, list[str]]] = {}
         kind_of, network_of = _KIND_OF_EB01, _NETWORK_OF_EB12
         for position, benefit in enumerate(patient.benefits):
             kind = kind_of.get(benefit.code)
@@ -156,31 +143,40 @@ class _PatientIndex:
                 if st != "30":
                     self.by_service_type.setdefault(st, []).append(row)
 
-    def plan_chosen(self) -> dict[tuple[str, str], _Selection]:
-        """Per (kind, network): the plan-level rows, selected once per patient."""
-        if self._plan_chosen is None:
-            chosen: dict[tuple[str, str], _Selection] = {}
-            for _, benefit, kinds, _, network in self.plan:
+    def plan_kinds(self) -> dict[str, dict[str, _Built]]:
+        """Per network, per kind: what the plan-level rows say, built once per patient."""
+        if self._plan_kinds is None:
+            selected: dict[str, dict[str, list[Benefit]]] = {}
+            for _, benefit, kinds, _, row_network in self.plan:
+                by_kind = selected.setdefault(row_network, {})
                 for kind in kinds:
-                    sel = chosen.get((kind, network))
-                    if sel is None:
-                        chosen[(kind, network)] = _Selection(source="plan", rows=[benefit])
-                    else:
-                        sel.rows.append(benefit)
-            self._plan_chosen = chosen
-        return self._plan_chosen
+                    by_kind.setdefault(kind, []).append(benefit)
+            built: dict[str, dict[str, _Built]] = {}
+            for network, by_kind in selected.items():
+                where = _NETWORK_LABEL[network]
+                parts = built[network] = {}
+                for kind, rows in by_kind.items():
+                    kind_notes: list[str] = []
+                    parts[kind] = (_BUILDERS[kind](rows, "plan", where, kind_notes), kind_notes)
+            self._plan_kinds = built
+        return self._plan_kinds
 
-    def plan_bucket(self, network: NetworkName, notes: list[str]) -> NetworkBenefits | None:
+    def plan_bucket(self, network: str, notes: list[str]) -> NetworkBenefits | None:
         """The bucket of a network where only plan-level rows answer, built once per patient."""
-        shared = self.plan_buckets.get(network)
+        shared = self._buckets.get(network)
         if shared is None:
-            selections = [
-                (k, sel) for (k, net), sel in self.plan_chosen().items() if net == network
-            ]
             bucket_notes: list[str] = []
-            bucket = _bucket(network, selections, bucket_notes) if selections else None
-            shared = self.plan_buckets[network] = (bucket, bucket_notes)
-        notes.extend(shared[1])
+            parts = self.plan_kinds().get(network)
+            bucket = None
+            if parts:
+                values = {}
+                for kind, (value, kind_notes) in parts.items():
+                    values[kind] = value
+                    bucket_notes.extend(kind_notes)
+                bucket = _assemble(values)
+            shared = self._buckets[network] = (bucket, bucket_notes)
+        if shared[1]:
+            notes.extend(shared[1])
         return shared[0]
 
     def procedure_rows(self, request: ProcedureRequest) -> list[_Row]:
@@ -303,117 +299,145 @@ def _accumulator(
     )
 
 
-def _piece(kind: str, network: NetworkName, sel: _Selection, notes: list[str]) -> Any:
-    """What the rows of one kind in one network contribute to a bucket (notes appended)."""
-    where = _NETWORK_LABEL[network]
-    if kind == "copay":
-        copays = []
-        for row in sel.rows:
-            if row.amount is not None and is_sentinel(row.amount):
-                notes.append(
-                    f"copay {format_amount(row.amount)} {where} is a payer placeholder "
-                    "meaning not applicable and was dropped"
-                )
-                continue
-            copays.append(
-                CopayEntry(
-                    amount=row.amount,
-                    time_period=row.time_period,
-                    coverage_level=row.coverage_level,
-                    source=sel.source,
-                    messages=row.messages,
-                    places_of_service=_places(row),
-                    delivery=row.delivery,
-                )
+def _copays(rows: list[Benefit], source: Source, where: str, notes: list[str]) -> list[CopayEntry]:
+    copays = []
+    for row in rows:
+        amount = row.amount
+        if amount is not None and amount >= _SENTINEL_FLOOR and is_sentinel(amount):
+            notes.append(
+                f"copay {format_amount(amount)} {where} is a payer placeholder "
+                "meaning not applicable and was dropped"
             )
-        return copays
-    if kind == "coinsurance":
-        return [
-            CoinsuranceEntry(
+            continue
+        copays.append(
+            CopayEntry(
+                amount,
+                row.time_period,
+                row.coverage_level,
+                source,
+                row.messages,
+                _places(row),
+                row.delivery,
+            )
+        )
+    return copays
+
+
+def _coinsurances(
+    rows: list[Benefit], source: Source, where: str, notes: list[str]
+) -> list[CoinsuranceEntry]:
+    return [
+        CoinsuranceEntry(
+            row.percent,
+            row.time_period,
+            row.coverage_level,
+            source,
+            row.messages,
+            _places(row),
+            row.delivery,
+        )
+        for row in rows
+    ]
+
+
+def _limits(rows: list[Benefit], source: Source, where: str, notes: list[str]) -> list[LimitEntry]:
+    limits = []
+    for row in rows:
+        amount = row.amount
+        if amount is not None and is_sentinel(amount):
+            notes.append(
+                f"limit {format_amount(amount)} {where} is a payer placeholder "
+                "meaning not applicable and was dropped"
+            )
+            amount = None
+        limits.append(
+            LimitEntry(
+                amount=amount,
                 percent=row.percent,
+                quantity_qualifier=row.quantity_qualifier,
+                quantity=row.quantity,
                 time_period=row.time_period,
                 coverage_level=row.coverage_level,
-                source=sel.source,
+                source=source,
+                authorization_required=row.authorization_required,
                 messages=row.messages,
                 places_of_service=_places(row),
                 delivery=row.delivery,
             )
-            for row in sel.rows
-        ]
-    if kind in ("deductible", "out_of_pocket"):
-        individual = [r for r in sel.rows if r.coverage_level in _INDIVIDUAL_LEVELS]
-        family = [r for r in sel.rows if r.coverage_level not in _INDIVIDUAL_LEVELS]
-        name = _KIND_LABEL[kind]
-        return (
-            _accumulator(individual, sel.source, f"individual {name} {where}", notes),
-            _accumulator(family, sel.source, f"family {name} {where}", notes),
         )
-    if kind == "limit":
-        limits = []
-        for row in sel.rows:
-            amount = row.amount
-            if amount is not None and is_sentinel(amount):
-                notes.append(
-                    f"limit {format_amount(amount)} {where} is a payer placeholder "
-                    "meaning not applicable and was dropped"
-                )
-                amount = None
-            limits.append(
-                LimitEntry(
-                    amount=amount,
-                    percent=row.percent,
-                    quantity_qualifier=row.quantity_qualifier,
-                    quantity=row.quantity,
-                    time_period=row.time_period,
-                    coverage_level=row.coverage_level,
-                    source=sel.source,
-                    authorization_required=row.authorization_required,
-                    messages=row.messages,
-                    places_of_service=_places(row),
-                    delivery=row.delivery,
-                )
-            )
-        return limits
-    if kind == "authorization":
-        flags = {r.authorization_required for r in sel.rows}
-        required = "Y" if "Y" in flags else "U" if "U" in flags else "N"
-        messages = [m for r in sel.rows if r.authorization_required == required for m in r.messages]
-        return Authorization(required=required, source=sel.source, messages=messages)
-    messages = []
-    for row in sel.rows:
+    return limits
+
+
+def _accumulators(
+    name: str,
+) -> Callable[[list[Benefit], Source, str, list[str]], tuple[Accumulator | None, ...]]:
+    def build(
+        rows: list[Benefit], source: Source, where: str, notes: list[str]
+    ) -> tuple[Accumulator | None, ...]:
+        individual = [r for r in rows if r.coverage_level in _INDIVIDUAL_LEVELS]
+        family = [r for r in rows if r.coverage_level not in _INDIVIDUAL_LEVELS]
+        return (
+            _accumulator(individual, source, f"individual {name} {where}", notes)
+            if individual
+            else None,
+            _accumulator(family, source, f"family {name} {where}", notes) if family else None,
+        )
+
+    return build
+
+
+def _authorization(
+    rows: list[Benefit], source: Source, where: str, notes: list[str]
+) -> Authorization:
+    flags = {r.authorization_required for r in rows}
+    required = "Y" if "Y" in flags else "U" if "U" in flags else "N"
+    messages = [m for r in rows if r.authorization_required == required for m in r.messages]
+    return Authorization(required=required, source=source, messages=messages)
+
+
+def _messages(rows: list[Benefit], source: Source, where: str, notes: list[str]) -> list[str]:
+    messages: list[str] = []
+    for row in rows:
         for message in row.messages:
             if message not in messages:
                 messages.append(message)
     return messages
 
 
-def _bucket(
-    network: NetworkName, selections: list[tuple[str, _Selection]], notes: list[str]
-) -> NetworkBenefits | None:
-    """One network bucket from its selections (each selection's piece is built once)."""
-    parts: dict[str, Any] = {}
+_BUILDERS: dict[str, Callable[[list[Benefit], Source, str, list[str]], Any]] = {
+    "copay": _copays,
+    "coinsurance": _coinsurances,
+    "limit": _limits,
+    "deductible": _accumulators("deductible"),
+    "out_of_pocket": _accumulators("out-of-pocket"),
+    "authorization": _authorization,
+    "active": _messages,
+    "description": _messages,
+    "not_covered": _messages,
+}
+_NO_ACCUMULATORS: tuple[None, None] = (None, None)
+
+
+def _assemble(values: dict[str, Any]) -> NetworkBenefits | None:
+    """A network bucket from the built value of each kind; None when it holds nothing."""
+    deductible = values.get("deductible", _NO_ACCUMULATORS)
+    out_of_pocket = values.get("out_of_pocket", _NO_ACCUMULATORS)
     messages: list[str] = []
-    for kind, sel in selections:
-        built = sel.built
-        if built is None:
-            piece_notes: list[str] = []
-            built = sel.built = (_piece(kind, network, sel, piece_notes), piece_notes)
-        piece, piece_notes = built
-        if piece_notes:
-            notes.extend(piece_notes)
-        field_name = _BUCKET_FIELD.get(kind)
-        if field_name is not None:
-            parts[field_name] = piece
-        elif kind == "deductible":
-            parts["deductible_individual"], parts["deductible_family"] = piece
-        elif kind == "out_of_pocket":
-            parts["out_of_pocket_individual"], parts["out_of_pocket_family"] = piece
-        else:
-            for message in piece:
-                if message not in messages:
-                    messages.append(message)
-    # Lists are shared between results of the same patient: results are read-only.
-    bucket = NetworkBenefits(messages=messages, **parts)
+    for kind in ("active", "description", "not_covered"):
+        for message in values.get(kind, ()):
+            if message not in messages:
+                messages.append(message)
+    bucket = NetworkBenefits(
+        values.get("copay") or [],
+        values.get("coinsurance") or [],
+        deductible[0],
+        deductible[1],
+        out_of_pocket[0],
+        out_of_pocket[1],
+        values.get("limit") or [],
+        values.get("authorization"),
+        messages,
+    )
     return None if bucket.is_empty() else bucket
 
 
@@ -465,17 +489,15 @@ def _resolve_one(
             "plan-level rows were used"
         )
 
-    # Per (kind, network): the rows at the most specific level that has any; the plan-level
-    # rows fill in whatever the procedure and its service types did not answer.
-    chosen: dict[tuple[str, str], _Selection] = {}
+    # Per network and kind: the rows at the most specific level that has any; the plan-level
+    # rows answer for whatever the procedure and its service types did not.
+    chosen: dict[str, dict[str, _Selection]] = {}
     coverage_rows: dict[Source, list[_Row]] = {}
     errors_at: dict[int, list[Aaa]] = {}
     match: Source | None = None
-    proc_rows = index.procedure_rows(request)
-    st_rows = index.service_type_rows(wanted) if wanted else []
     levels: tuple[tuple[Source, list[_Row]], ...] = (
-        ("procedure", proc_rows),
-        ("service_type", st_rows),
+        ("procedure", index.procedure_rows(request)),
+        ("service_type", index.service_type_rows(wanted) if wanted else []),
     )
     for level, rows in levels:
         for row in rows:
@@ -484,15 +506,20 @@ def _resolve_one(
                 errors_at[position] = benefit.errors
             if kind == "active" or kind == "not_covered":
                 coverage_rows.setdefault(level, []).append(row)
+            if not kinds:
+                continue
+            by_kind = chosen.get(net)
+            if by_kind is None:
+                by_kind = chosen[net] = {}
             for each in kinds:
-                current = chosen.get((each, net))
+                current = by_kind.get(each)
                 if current is None:
-                    chosen[(each, net)] = _Selection(level, [benefit])
+                    by_kind[each] = (level, [benefit])
                     if match is None:
                         match = level
-                elif current.source == level:
-                    current.rows.append(benefit)
-    plan = index.plan_chosen()
+                elif current[0] == level:
+                    current[1].append(benefit)
+    plan = index.plan_kinds()
     if match is None and plan:
         match = "plan"
     row_errors: list[Aaa] = []
@@ -504,34 +531,37 @@ def _resolve_one(
     rejections = [*transaction_rejections, *patient.errors, *row_errors]
     status = _coverage_status(patient, rejections, coverage_rows, notes)
 
-    per_network: dict[str, list[tuple[str, _Selection]]] = {}
-    for key, sel in chosen.items():
-        per_network.setdefault(key[1], []).append((key[0], sel))
-    if per_network:
-        for key, sel in plan.items():
-            if key not in chosen:
-                selections = per_network.get(key[1])
-                if selections is not None:
-                    selections.append((key[0], sel))
     networks: dict[str, NetworkBenefits | None] = {}
     for name in NETWORK_NAMES:
-        selections = per_network.get(name)
-        if selections:
-            networks[name] = _bucket(name, selections, notes)
-        else:
+        specific = chosen.get(name)
+        if specific is None:
             networks[name] = index.plan_bucket(name, notes)
+            continue
+        values: dict[str, Any] = {}
+        plan_parts = plan.get(name)
+        if plan_parts:
+            for kind, (value, kind_notes) in plan_parts.items():
+                if kind not in specific:
+                    values[kind] = value
+                    if kind_notes:
+                        notes.extend(kind_notes)
+        where = _NETWORK_LABEL[name]
+        for kind, (level, benefits) in specific.items():
+            values[kind] = _BUILDERS[kind](benefits, level, where, notes)
+        networks[name] = _assemble(values)
 
     result = ProcedureResult(
-        code=request.code,
-        qualifier=request.qualifier,
-        modifiers=list(request.modifiers),
-        status=status,
-        match=match,
-        service_types=list(service_types),
-        payer_calls=payer_calls,
-        networks=networks,
-        rejections=rejections,
-        notes=notes,
+        request.code,
+        request.qualifier,
+        list(request.modifiers),
+        status,
+        match,
+        list(service_types),
+        payer_calls,
+        networks,
+        rejections,
+        None,
+        notes,
     )
     if request.allowed_amount is not None:
         result.estimate = estimate_patient_share(result, request.allowed_amount, network)
