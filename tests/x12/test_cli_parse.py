@@ -83,3 +83,13 @@ def test_c01_copays_from_the_shared_case(capsys: pytest.CaptureFixture[str]) -> 
     office = [b for b in benefits if b["code"] == "B" and "98" in b["service_types"]]
     assert [(b["amount"], b["in_plan_network"]) for b in office] == [("10.00", "Y"), ("30.00", "N")]
     assert not [b for b in benefits if b["code"] == "A"]
+
+
+def test_file_text_is_never_read_as_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "markup.x12"
+    path.write_text(make_271().replace(CANARY_LAST, "[/bold]ODD[red"))
+    code, out, err = run(capsys, str(path))
+    assert code == 0 and err == ""
+    assert "[/bold]ODD[red" in out

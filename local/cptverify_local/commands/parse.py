@@ -75,15 +75,23 @@ def run(args: argparse.Namespace) -> int:
             out = [{"file": name, **interchange_to_dict(ic, hook)} for name, ic in results]
             print(json.dumps(out, indent=2))
     else:
-        console = Console()
+        # Markup off: names and plan texts from a file must never be read as rich markup.
+        console = Console(markup=False, highlight=False)
         for name, ic in results:
-            show(console, name, ic, hook)
+            try:
+                show(console, name, ic, hook)
+            except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+                print(
+                    f"cptverify parse: {name}: unexpected {type(exc).__name__} while showing",
+                    file=sys.stderr,
+                )
+                failed = True
     return 2 if failed else 0
 
 
 def show(console: Console, name: str, ic: Interchange, hook: ProceduresFor | None) -> None:
     """Rich tables: envelope warnings, then per transaction its errors and each patient."""
-    console.rule(f"[bold]{name}")
+    console.rule(name, style="bold")
     if ic.warnings:
         table = Table(title="Warnings", show_lines=False)
         for column in ("segment", "code", "message"):
@@ -99,7 +107,7 @@ def _show_transaction(console: Console, txn: Transaction271, hook: ProceduresFor
     payer = txn.payer.last_name if txn.payer else "-"
     receiver = txn.receiver.last_name if txn.receiver else "-"
     console.print(
-        f"[bold]Transaction {txn.control_number}[/] {txn.implementation or '-'} "
+        f"Transaction {txn.control_number} {txn.implementation or '-'} "
         f"({txn.version})  payer: {payer}  receiver: {receiver}"
     )
     _show_errors(console, "Request rejected", txn.errors)
@@ -128,8 +136,8 @@ def _show_patient(
     born = patient.birth_date.isoformat() if patient.birth_date else "-"
     cov = patient.coverage
     console.print(
-        f"  [bold]{patient.role}[/] {name or '-'}  member {patient.member_id or '-'}  "
-        f"born {born}  status [bold]{patient.coverage_status}[/]  plan {cov.plan or '-'}"
+        f"  {patient.role} {name or '-'}  member {patient.member_id or '-'}  "
+        f"born {born}  status {patient.coverage_status}  plan {cov.plan or '-'}"
         f"  group {cov.group_number or '-'}"
     )
     for note in patient.status_notes:
