@@ -23,6 +23,7 @@ from cptverify_local.stack.parts import PLAN_BOOK, STACK_PARTS, missing
 if TYPE_CHECKING:
     from cptverify_local.harness import AwsStack
     from cptverify_local.simulator import SimulatorServer
+    from cptverify_local.simulator.planbook import PlanBook
 
 # Local retry budgets: every interval short, so a payer that is down for its first requests
 # recovers within a demo. The harness records backoffs instead of sleeping them.
@@ -180,7 +181,7 @@ def _forget_payer_connectors() -> None:
 
 @contextmanager
 def embedded_stack(
-    plan_book: str | Path | None = None,
+    plan_book: str | Path | PlanBook | None = None,
     *,
     overrides: Mapping[str, str] | None = None,
     concurrency: int = 1,
