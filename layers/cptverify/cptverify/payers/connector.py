@@ -17,6 +17,7 @@ import email.utils
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -147,6 +148,9 @@ class PayerConnector:
             payer.id, payer.circuit, circuit_store or MemoryCircuitStore(), clock
         )
         self.metrics = metrics or default_payer_metrics()
+        # One random multipart boundary per connector: 128 random bits never occur in a payload,
+        # and a stable Content-Type is cheaper for the receiver's header parsing.
+        self._boundary = "cptverify" + uuid.uuid4().hex
         self.client = httpx.Client(
             verify=_ssl_context(payer),
             timeout=httpx.Timeout(
@@ -182,7 +186,7 @@ class PayerConnector:
         if self.payer.transport == "soap":
             body, content_type = soap.encode_request(request)
         else:
-            body, content_type = mime.encode_request(request)
+            body, content_type = mime.encode_request(request, self._boundary)
         return request, body, content_type
 
     def exchange(self, x12_270: str, *, headers: Mapping[str, str] | None = None) -> Exchange:
