@@ -350,6 +350,14 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of these routes (committed as docs/openapi.json)."""
     import json
 
-    text = app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+    text = app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Per-CPT insurance benefit verification over X12 270/271.",
+        security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+        security=[{"apiKey": []}],
+    )
     document: dict[str, Any] = json.loads(text)
     return document
