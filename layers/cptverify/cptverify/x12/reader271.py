@@ -539,6 +539,10 @@ def _finish_patient(patient: Patient, upstream_rejected: bool) -> None:
     notes = patient.status_notes
     if patient.errors or upstream_rejected:
         patient.coverage_status = "rejected"
+        if not patient.errors:
+            notes.append(
+                "the request was rejected above this patient (payer, receiver or subscriber)"
+            )
         if patient.benefits:
             notes.append("benefit rows follow a rejection; they do not confirm coverage")
     elif active and inactive:
