@@ -8,8 +8,22 @@ import pytest
 
 from cptverify_local.cli import main
 
-JANE = ["--payer", "ACME", "--member-id", "ACM100001", "--last-name", "DOE", "--first-name",
-        "JANE", "--birth-date", "1980-01-15", "--npi", "1234567893", "--cpt", "99213"]  # fmt: skip
+JANE = [
+    "--payer",
+    "ACME",
+    "--member-id",
+    "ACM100001",
+    "--last-name",
+    "DOE",
+    "--first-name",
+    "JANE",
+    "--birth-date",
+    "1980-01-15",
+    "--npi",
+    "1234567893",
+    "--cpt",
+    "99213",
+]
 
 
 def _run(simulator, capsys, *extra: str) -> tuple[int, str, str]:

@@ -23,8 +23,9 @@ class Clock:
 
 def test_breaker_states_with_injected_clock():
     clock = Clock()
-    breaker = CircuitBreaker("P", CircuitSettings(failure_threshold=2, open_seconds=10),
-                             MemoryCircuitStore(), clock)  # fmt: skip
+    breaker = CircuitBreaker(
+        "P", CircuitSettings(failure_threshold=2, open_seconds=10), MemoryCircuitStore(), clock
+    )
     breaker.check()
     breaker.failure()
     assert breaker.status() == "closed"
@@ -50,11 +51,20 @@ def test_connector_fails_fast_while_open_and_recovers(plan_book):
         update={"circuit": CircuitSettings(failure_threshold=3, open_seconds=30)}
     )
     member = plan_book.payers["ACME"].members[0]
-    x12, _ = build_for(payer, inquiry_for("ACME", member.member_id, member.first_name,
-                                          member.last_name, member.birth_date.isoformat()))  # fmt: skip
+    x12, _ = build_for(
+        payer,
+        inquiry_for(
+            "ACME",
+            member.member_id,
+            member.first_name,
+            member.last_name,
+            member.birth_date.isoformat(),
+        ),
+    )
     with running_simulator() as sim:
-        connector = PayerConnector(payer, base_url=sim.url, circuit_store=store, clock=clock,
-                                   metrics=MemoryPayerMetrics())  # fmt: skip
+        connector = PayerConnector(
+            payer, base_url=sim.url, circuit_store=store, clock=clock, metrics=MemoryPayerMetrics()
+        )
         with connector:
             for _ in range(3):
                 with pytest.raises(PayerUnavailable) as info:
@@ -77,8 +87,9 @@ def test_rejections_do_not_count_as_transport_failures(plan_book):
     with running_simulator() as sim:
         connector = PayerConnector(payer, base_url=sim.url, metrics=MemoryPayerMetrics())
         member = plan_book.payers["ACME"].members[0]
-        x12, _ = build_for(payer, inquiry_for("ACME", member.member_id, member.first_name,
-                                              member.last_name, None))  # fmt: skip
+        x12, _ = build_for(
+            payer, inquiry_for("ACME", member.member_id, member.first_name, member.last_name, None)
+        )
         with connector:
             with pytest.raises(PayerRejected):
                 connector.send(x12, headers={FAULT_HEADER: "envelope_error"})

@@ -15,8 +15,12 @@ from cptverify.payers.registry import get_payer
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("AWS_LAMBDA_FUNCTION_NAME", "CPTVERIFY_CREDENTIALS_FILE",
-                 "CPTVERIFY_PAYER_ACME_USERNAME", "CPTVERIFY_PAYER_ACME_PASSWORD"):  # fmt: skip
+    for name in (
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "CPTVERIFY_CREDENTIALS_FILE",
+        "CPTVERIFY_PAYER_ACME_USERNAME",
+        "CPTVERIFY_PAYER_ACME_PASSWORD",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -39,8 +39,9 @@ CASES = [
 @pytest.fixture(scope="module")
 def acme_270(plan_book) -> str:
     member = plan_book.payers["ACME"].members[0]
-    inquiry = inquiry_for("ACME", member.member_id, member.first_name, member.last_name,
-                          member.birth_date.isoformat())  # fmt: skip
+    inquiry = inquiry_for(
+        "ACME", member.member_id, member.first_name, member.last_name, member.birth_date.isoformat()
+    )
     return build_for(get_payer("ACME"), inquiry)[0]
 
 
@@ -89,9 +90,16 @@ def test_connection_refused_is_unavailable():
 def test_down_for_first_requests_then_recovers(plan_book):
     member = plan_book.payers["FLAKY"].members[0]
     with running_simulator() as sim, connector_for(sim, "FLAKY") as connector:
-        x12, _ = build_for(connector.payer, inquiry_for(
-            "FLAKY", member.member_id, member.first_name, member.last_name,
-            member.birth_date.isoformat()))  # fmt: skip
+        x12, _ = build_for(
+            connector.payer,
+            inquiry_for(
+                "FLAKY",
+                member.member_id,
+                member.first_name,
+                member.last_name,
+                member.birth_date.isoformat(),
+            ),
+        )
         outcomes = []
         for _ in range(5):
             try:
@@ -112,9 +120,11 @@ def test_bad_credentials_are_rejected_not_retried(simulator, acme_270):
     from cptverify.payers.credentials import Credentials
 
     connector = PayerConnector(
-        get_payer("ACME"), base_url=simulator.url, credentials=Credentials("x", "y"),
+        get_payer("ACME"),
+        base_url=simulator.url,
+        credentials=Credentials("x", "y"),
         metrics=MemoryPayerMetrics(),
-    )  # fmt: skip
+    )
     with connector, pytest.raises(PayerRejected) as info:
         connector.send(acme_270)
     assert info.value.retryable is False and info.value.http_status == 401

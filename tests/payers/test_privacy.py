@@ -15,8 +15,19 @@ from cptverify_local.cli import main
 from tests.simulator.conftest import build_for, inquiry_for
 
 CANARIES = ("CANARYLAST", "CANARYFIRST", "CANARYMEMBER123", "19010203", "1901-02-03")
-FAULTS = [None, "timeout", "http_500", "http_503", "http_429", "aaa42", "aaa80", "truncated",
-          "non_x12", "drop", "envelope_error"]  # fmt: skip
+FAULTS = [
+    None,
+    "timeout",
+    "http_500",
+    "http_503",
+    "http_429",
+    "aaa42",
+    "aaa80",
+    "truncated",
+    "non_x12",
+    "drop",
+    "envelope_error",
+]
 
 
 def _canary_270(payer_id: str = "ACME") -> str:
@@ -53,12 +64,29 @@ def test_no_patient_data_in_errors_or_logs(simulator, capsys, caplog, payer_id, 
 
 
 def test_check_cli_prints_no_canary_to_stderr_on_failure(simulator, capsys):
-    code = main([
-        "check", "--payer", "ACME", "--member-id", "CANARYMEMBER123", "--last-name",
-        "CANARYLAST", "--first-name", "CANARYFIRST", "--birth-date", "1901-02-03",
-        "--npi", "1234567893", "--cpt", "99213", "--fault", "http_503",
-        "--base-url", simulator.url,
-    ])  # fmt: skip
+    code = main(
+        [
+            "check",
+            "--payer",
+            "ACME",
+            "--member-id",
+            "CANARYMEMBER123",
+            "--last-name",
+            "CANARYLAST",
+            "--first-name",
+            "CANARYFIRST",
+            "--birth-date",
+            "1901-02-03",
+            "--npi",
+            "1234567893",
+            "--cpt",
+            "99213",
+            "--fault",
+            "http_503",
+            "--base-url",
+            simulator.url,
+        ]
+    )
     assert code == 3
     out = capsys.readouterr()
     _assert_clean(out.out + out.err)

@@ -24,8 +24,12 @@ payers:
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch):
     load_registry.cache_clear()
-    for name in ("AWS_LAMBDA_FUNCTION_NAME", registry.REGISTRY_PARAMETER_ENV,
-                 registry.REGISTRY_FILE_ENV, registry.BASE_URL_ENV):  # fmt: skip
+    for name in (
+        "AWS_LAMBDA_FUNCTION_NAME",
+        registry.REGISTRY_PARAMETER_ENV,
+        registry.REGISTRY_FILE_ENV,
+        registry.BASE_URL_ENV,
+    ):
         monkeypatch.delenv(name, raising=False)
     yield
     load_registry.cache_clear()
@@ -50,9 +54,14 @@ def test_base_url_follows_the_environment(monkeypatch):
         (("transport: mime", "transport: fax"), "payer P1 field transport"),
         (("path: /core/mime", "path: core"), "payer P1 field entry"),
         (("path: /core/mime", "endpoint: http://payer.example.com/x"), "https, or http to a loop"),
-        (("    receiver_id: R\n", "    receiver_id: R\n    max_concurrent_requests: 0\n"),
-         "payer P1 field max_concurrent_requests"),
-        (("    receiver_id: R\n", "    receiver_id: R\n    colour: red\n"), "payer P1 field colour"),
+        (
+            ("    receiver_id: R\n", "    receiver_id: R\n    max_concurrent_requests: 0\n"),
+            "payer P1 field max_concurrent_requests",
+        ),
+        (
+            ("    receiver_id: R\n", "    receiver_id: R\n    colour: red\n"),
+            "payer P1 field colour",
+        ),
     ],
 )
 def test_errors_name_payer_and_field(change, expected):
@@ -77,9 +86,10 @@ def test_deployed_without_parameter_fails_at_start(monkeypatch):
 @mock_aws
 def test_registry_from_ssm_parameter(monkeypatch):
     boto3.client("ssm").put_parameter(
-        Name="/cptverify/payers", Type="String",
+        Name="/cptverify/payers",
+        Type="String",
         Value=ONE.replace("path: /core/mime", "endpoint: https://payer.example.com/core"),
-    )  # fmt: skip
+    )
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "payer-exchange")
     monkeypatch.setenv(registry.REGISTRY_PARAMETER_ENV, "/cptverify/payers")
     assert load_registry().get("P1").url() == "https://payer.example.com/core"

@@ -31,8 +31,14 @@ def test_mime_request_has_every_core_field():
     ("body", "content_type"),
     [
         (b"hello", "text/plain"),
-        (b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n", "multipart/form-data; boundary=b"),
-        (b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n", "multipart/form-data; boundary=b"),
+        (
+            b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+        ),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n',
+            "multipart/form-data; boundary=b",
+        ),
     ],
 )
 def test_mime_bad_answers_raise_envelope_error(body, content_type):

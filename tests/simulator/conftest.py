@@ -76,9 +76,7 @@ def build_for(payer: PayerConfig, inquiry: Inquiry) -> tuple[str, str]:
     return built.x12, built.trace
 
 
-def connector_for(
-    simulator: SimulatorServer, payer_id: str, **overrides: Any
-) -> PayerConnector:
+def connector_for(simulator: SimulatorServer, payer_id: str, **overrides: Any) -> PayerConnector:
     payer = get_payer(payer_id)
     if overrides:
         payer = payer.model_copy(update=overrides)

@@ -75,8 +75,10 @@ def test_simulator_command_stops_at_start_on_malformed_plan_book(tmp_path: Path,
 def test_canned_mode_returns_one_fixed_271(plan_book):
     with running_simulator(canned=True) as sim, connector_for(sim, "ACME") as connector:
         member = plan_book.payers["BLUEPEAK"].members[0]
-        x12, _ = build_for(connector.payer, inquiry_for(
-            "ACME", member.member_id, member.first_name, member.last_name, None))  # fmt: skip
+        x12, _ = build_for(
+            connector.payer,
+            inquiry_for("ACME", member.member_id, member.first_name, member.last_name, None),
+        )
         first = connector.exchange(x12).payload
         second = connector.exchange(x12).payload
     assert first == second
@@ -87,9 +89,16 @@ def test_metrics_count_requests_and_peak_concurrency(plan_book):
     with running_simulator() as sim:
         member = plan_book.payers["ACME"].members[0]
         with connector_for(sim, "ACME") as connector:
-            x12, _ = build_for(connector.payer, inquiry_for(
-                "ACME", member.member_id, member.first_name, member.last_name,
-                member.birth_date.isoformat()))  # fmt: skip
+            x12, _ = build_for(
+                connector.payer,
+                inquiry_for(
+                    "ACME",
+                    member.member_id,
+                    member.first_name,
+                    member.last_name,
+                    member.birth_date.isoformat(),
+                ),
+            )
             barrier = threading.Barrier(4)
 
             def call() -> None:

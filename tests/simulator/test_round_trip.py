@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -22,17 +23,19 @@ def _rows(patient: Patient, code: str, network: str, procedure: str | None) -> l
     ]
 
 
-@pytest.mark.parametrize(
-    ("payer_id", "transport"), [("ACME", "mime"), ("BLUEPEAK", "soap")]
-)
+@pytest.mark.parametrize(("payer_id", "transport"), [("ACME", "mime"), ("BLUEPEAK", "soap")])
 def test_round_trip_values_equal_the_plan_book(simulator, plan_book: PlanBook, payer_id, transport):
     book = plan_book.payers[payer_id]
     member = book.members[0]
     plan = book.plans[member.plan]
     inquiry = inquiry_for(
-        payer_id, member.member_id, member.first_name, member.last_name,
-        member.birth_date.isoformat(), ("99213", "70551"),
-    )  # fmt: skip
+        payer_id,
+        member.member_id,
+        member.first_name,
+        member.last_name,
+        member.birth_date.isoformat(),
+        ("99213", "70551"),
+    )
     with connector_for(simulator, payer_id) as connector:
         assert connector.payer.transport == transport
         x12, trace = build_for(connector.payer, inquiry)
@@ -71,9 +74,12 @@ def test_every_member_of_every_payer_reads_without_warnings(simulator, plan_book
         with connector_for(simulator, payer_id) as connector:
             for member in book.members:
                 inquiry = inquiry_for(
-                    payer_id, member.member_id, member.first_name, member.last_name,
+                    payer_id,
+                    member.member_id,
+                    member.first_name,
+                    member.last_name,
                     member.birth_date.isoformat(),
-                )  # fmt: skip
+                )
                 x12, _ = build_for(connector.payer, inquiry)
                 exchange = connector.send(x12)
                 ic = exchange.interchange
@@ -92,25 +98,36 @@ def test_raw_simulator_output_passes_reader_for_each_habit(simulator, plan_book:
         with connector_for(simulator, payer_id) as connector:
             x12, _ = build_for(
                 connector.payer,
-                inquiry_for(payer_id, member.member_id, member.first_name, member.last_name,
-                            member.birth_date.isoformat()),
-            )  # fmt: skip
+                inquiry_for(
+                    payer_id,
+                    member.member_id,
+                    member.first_name,
+                    member.last_name,
+                    member.birth_date.isoformat(),
+                ),
+            )
             text = connector.exchange(x12).payload
         assert read_271(text).warnings == [], payer_id
 
 
 def _answer(simulator, payer_id: str, plan_book: PlanBook, **kw) -> Patient:
     member = plan_book.payers[payer_id].members[0]
-    args = dict(
-        member_id=member.member_id,
-        first_name=member.first_name,
-        last_name=member.last_name,
-        birth_date=member.birth_date.isoformat(),
-    )
+    args: dict[str, Any] = {
+        "member_id": member.member_id,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "birth_date": member.birth_date.isoformat(),
+    }
     args.update(kw)
     with connector_for(simulator, payer_id) as connector:
-        inquiry = inquiry_for(payer_id, args.pop("member_id"), args.pop("first_name"),
-                              args.pop("last_name"), args.pop("birth_date"), **args)  # fmt: skip
+        inquiry = inquiry_for(
+            payer_id,
+            args.pop("member_id"),
+            args.pop("first_name"),
+            args.pop("last_name"),
+            args.pop("birth_date"),
+            **args,
+        )
         x12, _ = build_for(connector.payer, inquiry)
         exchange = connector.send(x12)
     assert exchange.interchange is not None
@@ -137,8 +154,16 @@ def test_sentinel_payer_sends_99999_99(simulator, plan_book):
 def test_odd_delimiters_are_read(simulator, plan_book):
     with connector_for(simulator, "ODDDELIM") as connector:
         member = plan_book.payers["ODDDELIM"].members[0]
-        x12, _ = build_for(connector.payer, inquiry_for("ODDDELIM", member.member_id,
-                           member.first_name, member.last_name, member.birth_date.isoformat()))  # fmt: skip
+        x12, _ = build_for(
+            connector.payer,
+            inquiry_for(
+                "ODDDELIM",
+                member.member_id,
+                member.first_name,
+                member.last_name,
+                member.birth_date.isoformat(),
+            ),
+        )
         exchange = connector.send(x12)
     assert exchange.payload[3] == "|"
     patient = exchange.interchange.transactions[0].patients[0]  # type: ignore[union-attr]
@@ -160,8 +185,14 @@ def test_wrong_birth_date_is_aaa_71(simulator, plan_book):
 def test_unknown_provider_is_aaa_51_at_2100b(simulator, plan_book):
     member = plan_book.payers["ACME"].members[0]
     with connector_for(simulator, "ACME") as connector:
-        inquiry = inquiry_for("ACME", member.member_id, member.first_name, member.last_name,
-                              member.birth_date.isoformat(), npi="1003000126")  # fmt: skip
+        inquiry = inquiry_for(
+            "ACME",
+            member.member_id,
+            member.first_name,
+            member.last_name,
+            member.birth_date.isoformat(),
+            npi="1003000126",
+        )
         x12, _ = build_for(connector.payer, inquiry)
         exchange = connector.send(x12)
     assert exchange.rejected

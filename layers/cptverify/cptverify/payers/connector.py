@@ -373,3 +373,11 @@ def get_connector(payer_id: str, *, circuit_store: CircuitStore | None = None) -
             connector = PayerConnector(get_payer(payer_id), circuit_store=circuit_store)
             _connectors[payer_id] = connector
         return connector
+
+
+def reset_connectors() -> None:
+    """Close and forget every process-wide connector (after the registry or base URL changed)."""
+    with _connectors_lock:
+        for connector in _connectors.values():
+            connector.close()
+        _connectors.clear()
