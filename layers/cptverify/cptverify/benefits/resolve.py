@@ -10,6 +10,7 @@ its source level. See docs/resolution.md for the rules in full.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -207,9 +208,9 @@ class _PatientIndex:
         return [found[k] for k in sorted(found)]
 
 
-def _places(benefit: Benefit) -> list[str]:
+def _places(benefit: Benefit) -> Sequence[str]:
     if not benefit.places_of_service:
-        return []
+        return ()
     return [p.code for p in benefit.places_of_service if p.code]
 
 
@@ -594,6 +595,28 @@ def resolve_procedures(
     """
     if crosswalk is None:
         crosswalk = _default_crosswalk
+    # Results hold no reference cycles, so the cycle collector has nothing to find while the
+    # small objects of a result are built; without the pause it re-walks the freshly read
+    # interchange over and over (the same reasoning as in `read_271`).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _resolve_all(
+            patient, requests, network, payer_calls, rejections_from_transaction, crosswalk
+        )
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _resolve_all(
+    patient: Patient,
+    requests: Sequence[ProcedureRequest],
+    network: Network,
+    payer_calls: int,
+    rejections_from_transaction: list[Aaa] | None,
+    crosswalk: CrosswalkFn,
+) -> list[ProcedureResult]:
     index = _PatientIndex(patient)
     transaction_rejections = list(rejections_from_transaction or [])
     results = []

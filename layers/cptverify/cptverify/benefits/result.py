@@ -9,6 +9,7 @@ send is null, never zero.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -33,7 +34,7 @@ class CopayEntry:
     coverage_level: str | None
     source: Source
     messages: list[str] = field(default_factory=list)
-    places_of_service: list[str] = field(default_factory=list)
+    places_of_service: Sequence[str] = ()
     delivery: list[Delivery] = field(default_factory=list)
 
 
@@ -46,7 +47,7 @@ class CoinsuranceEntry:
     coverage_level: str | None
     source: Source
     messages: list[str] = field(default_factory=list)
-    places_of_service: list[str] = field(default_factory=list)
+    places_of_service: Sequence[str] = ()
     delivery: list[Delivery] = field(default_factory=list)
 
 
@@ -79,7 +80,7 @@ class LimitEntry:
     source: Source
     authorization_required: str | None = None
     messages: list[str] = field(default_factory=list)
-    places_of_service: list[str] = field(default_factory=list)
+    places_of_service: Sequence[str] = ()
     delivery: list[Delivery] = field(default_factory=list)
 
 
