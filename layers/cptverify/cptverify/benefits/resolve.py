@@ -448,6 +448,8 @@ def _coverage_status(
     coverage_rows: dict[Source, list[_Row]],
     notes: list[str],
 ) -> Status:
+    if not rejections and not coverage_rows and patient.coverage_status == "active":
+        return "covered"
     if rejections or patient.coverage_status == "rejected":
         return "rejected"
     if patient.coverage_status == "inactive":
@@ -536,7 +538,7 @@ def _resolve_one(
     for name in NETWORK_NAMES:
         specific = chosen.get(name)
         if specific is None:
-            networks[name] = index.plan_bucket(name, notes)
+            networks[name] = index.plan_bucket(name, notes) if name in plan else None
             continue
         values: dict[str, Any] = {}
         plan_parts = plan.get(name)
@@ -557,7 +559,7 @@ def _resolve_one(
         list(request.modifiers),
         status,
         match,
-        list(service_types),
+        service_types,
         payer_calls,
         networks,
         rejections,
