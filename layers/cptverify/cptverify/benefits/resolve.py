@@ -52,6 +52,12 @@ _KIND_OF_EB01 = {
     "4": "active",
     "5": "active",
 }
+# The kinds one row speaks for: its EB01 kind, and authorization when it carries EB11.
+_KINDS: dict[tuple[str | None, bool], tuple[str, ...]] = {
+    (kind, auth): (*((kind,) if kind else ()), *(("authorization",) if auth else ()))
+    for kind in (None, *set(_KIND_OF_EB01.values()))
+    for auth in (False, True)
+}
 _BUCKET_FIELD = {
     "copay": "copay",
     "coinsurance": "coinsurance",
@@ -121,9 +127,7 @@ class _PatientIndex:
         kind_of, network_of = _KIND_OF_EB01, _NETWORK_OF_EB12
         for position, benefit in enumerate(patient.benefits):
             kind = kind_of.get(benefit.code)
-            kinds: tuple[str, ...] = (kind,) if kind else ()
-            if benefit.authorization_required:
-                kinds = (*kinds, "authorization")
+            kinds = _KINDS[kind, bool(benefit.authorization_required)]
             row: _Row = (
                 position,
                 benefit,
@@ -232,6 +236,7 @@ def _pick(
     by_period: dict[str | None, list[Decimal]],
     periods: Sequence[str | None],
     label: str,
+    what: str,
     notes: list[str],
 ) -> tuple[Decimal | None, str | None]:
     """The first value sent for the first of `periods` the payer used (noting disagreements)."""
@@ -241,7 +246,7 @@ def _pick(
             if len(values) > 1 and len(set(values)) > 1:
                 shown = ", ".join(format_amount(v) or "" for v in values)
                 notes.append(
-                    f"{label}: the payer sent several values ({shown}); the first is shown"
+                    f"{label} {what}: the payer sent several values ({shown}); the first is shown"
                 )
             return values[0], period
     return None, None
@@ -258,10 +263,10 @@ def _accumulator(
     if not by_period:
         return None
 
-    total, total_period = _pick(by_period, _TOTAL_PERIODS, f"{label} total", notes)
+    total, total_period = _pick(by_period, _TOTAL_PERIODS, label, "total", notes)
     remaining_order = ("33", "29") if total_period == "32" else _REMAINING_PERIODS
-    remaining, remaining_period = _pick(by_period, remaining_order, f"{label} remaining", notes)
-    met, _ = _pick(by_period, (_MET_PERIOD,), f"{label} met", notes)
+    remaining, remaining_period = _pick(by_period, remaining_order, label, "remaining", notes)
+    met, _ = _pick(by_period, (_MET_PERIOD,), label, "met", notes)
 
     total_is_sentinel = total is not None and is_sentinel(total)
     if total_is_sentinel:
