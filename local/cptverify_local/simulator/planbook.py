@@ -146,6 +146,7 @@ class Habits(_Model):
     delimiters: Delimiters = Field(default_factory=Delimiters)
 
 
+# Limitation: the latency distribution is uniform between two bounds only.
 class Latency(_Model):
     """Response delay in milliseconds: uniform between min and max."""
 

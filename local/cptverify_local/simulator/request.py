@@ -35,6 +35,8 @@ def _patient(
     return patient
 
 
+# Limitation: a 270 with several transactions is answered as one 271 transaction, with the
+# BHT reference and provider of the first.
 def asked_from_270(payload: str) -> Asked270:
     """Read a 270 (raises the reader's `X12Error` when it cannot) into an `Asked270`."""
     requests = read_270(payload)

@@ -246,6 +246,8 @@ def _write_patient(
     _write_benefits(w, asked, member.active, member, plan, payer)
 
 
+# Limitation: a dependent is found by first name under the subscriber (then the birth date is
+# checked), not by a dependent member id.
 def _write_dependent(w: Writer, asked: AskedPatient, member: Member, payer: PayerBook) -> None:
     first = (asked.first_name or "").upper()
     dep = next((d for d in member.dependents if d.first_name.upper() == first), None)

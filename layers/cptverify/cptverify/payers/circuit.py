@@ -89,6 +89,8 @@ class CircuitBreaker:
         self.store = store
         self.clock = clock
 
+    # Limitation: when the open time is up, every caller that arrives before the first trial
+    # call ends goes through (no single-probe lock in the half-open state).
     def check(self) -> None:
         """Raise `PayerUnavailable` if the circuit is open; otherwise let the call go."""
         now = self.clock()

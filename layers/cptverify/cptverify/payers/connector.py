@@ -119,6 +119,7 @@ def all_aaa(interchange: Interchange) -> list[Aaa]:
     return found
 
 
+# Limitation: client-certificate private keys must be unencrypted PEM (no key password).
 def _ssl_context(payer: PayerConfig) -> ssl.SSLContext | bool:
     if payer.client_certificate is None:
         return True
@@ -253,6 +254,8 @@ class PayerConnector:
                 http_status=status,
                 **facts,
             )
+        # Limitation: the response PayloadID is recorded but not compared with ours; the TRN
+        # check in `read` is what ties a 271 to our 270.
         if envelope.payload is None or not envelope.payload.strip():
             raise ResponseInvalid("envelope carries no payload", code="no_payload", **facts)
         if envelope.payload_type and envelope.payload_type != PAYLOAD_TYPE_271:

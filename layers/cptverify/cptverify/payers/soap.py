@@ -28,6 +28,7 @@ def _element(name: str, value: str) -> str:
     return f"<{name}>{escape(value)}</{name}>"
 
 
+# Limitation: the UsernameToken carries PasswordText only (no PasswordDigest, Nonce or Created).
 def encode_request(request: CoreRequest) -> tuple[bytes, str]:
     """The SOAP 1.2 envelope for `RealTimeTransaction`; returns (body, content type)."""
     body = "".join(_element(k, v) for k, v in request.fields().items())
