@@ -221,3 +221,51 @@ def test_other_payers_and_visit_limits(simulator, plan_book):
     acme = _answer(simulator, "ACME", plan_book, cpts=("97110",))
     limits = {b.time_period: b.quantity for b in acme.benefits if b.code == "F" and b.procedure}
     assert limits == {"23": Decimal(30), "29": Decimal(22)}
+
+
+@pytest.mark.parametrize("fault", ["aaa42", "aaa80"])
+def test_busy_271s_read_without_warnings(simulator, plan_book, fault):
+    from cptverify.payers.connector import FAULT_HEADER
+
+    member = plan_book.payers["ACME"].members[0]
+    with connector_for(simulator, "ACME") as connector:
+        inquiry = inquiry_for("ACME", member.member_id, member.first_name, member.last_name, None)
+        x12, _ = build_for(connector.payer, inquiry)
+        text = connector.exchange(x12, headers={FAULT_HEADER: fault}).payload
+    ic = read_271(text)
+    assert ic.warnings == []
+    assert [a.code for a in ic.transactions[0].errors] == [fault.removeprefix("aaa")]
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"member_id": "ZZZ1"}, "75"),
+        ({"birth_date": "1980-02-02"}, "71"),
+        ({"npi": "1003000126"}, "51"),
+    ],
+)
+def test_rejection_271s_read_without_warnings(simulator, plan_book, change, code):
+    member = plan_book.payers["ACME"].members[0]
+    args: dict[str, Any] = {
+        "member_id": member.member_id,
+        "birth_date": member.birth_date.isoformat(),
+        "npi": "1234567893",
+    }
+    args.update(change)
+    with connector_for(simulator, "ACME") as connector:
+        inquiry = inquiry_for(
+            "ACME",
+            args["member_id"],
+            member.first_name,
+            member.last_name,
+            args["birth_date"],
+            npi=args["npi"],
+        )
+        x12, _ = build_for(connector.payer, inquiry)
+        text = connector.exchange(x12).payload
+    ic = read_271(text)
+    assert ic.warnings == []
+    txn = ic.transactions[0]
+    codes = [a.code for a in txn.errors] + [a.code for p in txn.patients for a in p.errors]
+    assert codes == [code]
