@@ -7,21 +7,25 @@ values, and no answer ever carries a stack trace.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from typing import TYPE_CHECKING, Any
 
 from cptverify.observability import logger
 from cptverify.service import errors as service_errors
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+JSON = "application/json"
 
 
 def error_response(
     status: HTTPStatus, code: str, message: str, fields: list[dict[str, str]] | None = None
 ) -> Response[Any]:
+    from aws_lambda_powertools.event_handler import Response
+
     return Response(
         status_code=int(status),
-        content_type=content_types.APPLICATION_JSON,
+        content_type=JSON,
         body={"error": code, "message": message, "fields": fields or []},
     )
 
@@ -32,7 +36,7 @@ def error_proxy_result(status: HTTPStatus, code: str, message: str) -> dict[str,
 
     return {
         "statusCode": int(status),
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": JSON},
         "body": json.dumps({"error": code, "message": message, "fields": []}),
         "isBase64Encoded": False,
     }
@@ -71,6 +75,7 @@ STATUS_BY_ERROR: dict[type[Exception], tuple[HTTPStatus, str]] = {
 
 def register(app: APIGatewayRestResolver) -> None:
     """Attach every exception handler of the API to the resolver."""
+    from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,

@@ -179,10 +179,12 @@ def _idempotent_submit() -> Any:
     return submit_once, config
 
 
+_lambda_context: list[Any] = []
+
+
 def bind_lambda_context(context: Any) -> None:
-    """Give Idempotency the Lambda context (it watches the remaining time)."""
-    if context is not None:
-        _idempotent_submit()[1].register_lambda_context(context)
+    """Keep the Lambda context for Idempotency (it watches the remaining time)."""
+    _lambda_context[:] = [context] if context is not None else []
 
 
 @app.post(
@@ -212,7 +214,9 @@ def post_inquiry(inquiry: Inquiry) -> Response[Any]:
             "Idempotency-Key must be 1 to 128 letters, digits or . _ : -",
             "header.Idempotency-Key",
         )
-    submit_once = _idempotent_submit()[0]
+    submit_once, config = _idempotent_submit()
+    if _lambda_context:
+        config.register_lambda_context(_lambda_context[0])
     accepted = submit_once(
         request={"tenant": tenant, "key": key or body_hash, "body_hash": body_hash},
         inquiry=inquiry,

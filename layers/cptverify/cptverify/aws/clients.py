@@ -20,10 +20,59 @@ def dynamodb() -> Any:
     return _session().client("dynamodb")
 
 
+class Table:
+    """The single table over the low-level client, taking and giving plain Python values.
+
+    Mirrors the few `Table` resource calls we use; the resource layer itself is not loaded
+    (it costs a second client and its model on every cold start).
+    """
+
+    def __init__(self, client: Any, name: str) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self.client = client
+        self.name = name
+        self._to = TypeSerializer().serialize
+        self._from = TypeDeserializer().deserialize
+
+    def _encode(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._to(v) for k, v in values.items()}
+
+    def _decode(self, item: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if item is None else {k: self._from(v) for k, v in item.items()}
+
+    def _request(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        request = {"TableName": self.name, **kwargs}
+        for name in ("Key", "Item", "ExpressionAttributeValues", "ExclusiveStartKey"):
+            if name in request:
+                request[name] = self._encode(request[name])
+        return request
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.client.get_item(**self._request(kwargs))
+        return {"Item": self._decode(response.get("Item"))} if "Item" in response else {}
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        return dict(self.client.put_item(**self._request(kwargs)))
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.client.update_item(**self._request(kwargs))
+        if "Attributes" in response:
+            return {"Attributes": self._decode(response["Attributes"])}
+        return {}
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.client.query(**self._request(kwargs))
+        out: dict[str, Any] = {"Items": [self._decode(i) for i in response.get("Items", [])]}
+        if "LastEvaluatedKey" in response:
+            out["LastEvaluatedKey"] = self._decode(response["LastEvaluatedKey"])
+        return out
+
+
 @cache
-def table() -> Any:
-    """The single table as a boto3 `Table` resource."""
-    return _session().resource("dynamodb").Table(settings().table_name)
+def table() -> Table:
+    """The single table (name from the environment)."""
+    return Table(dynamodb(), settings().table_name)
 
 
 @cache

@@ -223,20 +223,24 @@ def _result_view(item: dict[str, Any]) -> dict[str, Any]:
 
 def claim_results(tenant: str, claim_id: str, code: str | None = None) -> list[dict[str, Any]]:
     """The per-CPT results stored for a claim (optionally one code), ordered by key."""
-    from boto3.dynamodb.conditions import Key
-
-    condition = Key("pk").eq(keys.claim_pk(tenant, claim_id))
+    condition = "pk = :pk"
+    values = {":pk": keys.claim_pk(tenant, claim_id)}
     if code is not None:
-        condition &= Key("sk").begins_with(keys.result_sk_prefix(code))
+        condition += " AND begins_with(sk, :prefix)"
+        values[":prefix"] = keys.result_sk_prefix(code)
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "ConsistentRead": True,
+    }
     while True:
         page = clients.table().query(**kwargs)
         items += page.get("Items", [])
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return [_result_view(i) for i in items]
+    return [_result_view(_plain(i)) for i in items]
 
 
 def inquiry_results(tenant: str, claim_id: str, inquiry_id: str) -> list[dict[str, Any]]:
