@@ -119,7 +119,7 @@ def bridge_event(key: str, data: bytes) -> dict[str, Any]:
 def executions() -> list[dict[str, Any]]:
     sfn = boto3.client("stepfunctions")
     arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
-    return list(sfn.list_executions(stateMachineArn=arn)["executions"])
+    return [dict(e) for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
 
 
 def run_started_inquiries(fail: set[str] | None = None) -> None:
@@ -297,5 +297,5 @@ def test_repeat_upload_within_window_reuses_the_archive(aws: dict[str, str]) -> 
         }
     assert new[("C9", "70551")]["status"] == "covered"
     item = store.get_inquiry(TENANT, f"{summary['batch_id']}-00001")
-    assert item is not None and item["reused_from"] and item["payer_calls"] == 0
+    assert item is not None and item["reused_from"] and item.get("payer_calls", 0) == 0
     assert keys.batch_pk(TENANT, summary["batch_id"]).startswith("TENANT#")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, BinaryIO
 
 from cptverify.aws import clients, executions, keys, store
 from cptverify.aws.settings import settings
 from cptverify.observability import logger
-from cptverify.schedules import progress
+from cptverify.schedules import dynamo, progress
 from cptverify.schedules.columns import text_stream
 from cptverify.schedules.freshness import (
     FreshAnswer,
@@ -34,20 +34,13 @@ from cptverify.schedules.ingest import (
 from cptverify.schedules.requests import RequestBundle, requests_key
 
 
-class _TableWriter:
-    def __init__(self, batch: Any) -> None:
-        self._batch = batch
-
-    def put(self, item: dict[str, Any]) -> None:
-        self._batch.put_item(Item=item)
-
-
 class AwsBatchPorts:
     """Ports of `ingest_schedule` over the deployed (or moto) table, bucket and state machine."""
 
     def __init__(self, upload: Upload) -> None:
         self.upload = upload
         self.bundle = RequestBundle(requests_key(upload.tenant, upload.batch_id))
+        self.refs: dict[str, dict[str, str]] = {}
 
     def claim_batch(self, upload: Upload, item: dict[str, Any]) -> bool:
         from botocore.exceptions import ClientError
@@ -65,10 +58,10 @@ class AwsBatchPorts:
 
     @contextmanager
     def writer(self) -> Iterator[ItemWriter]:
-        with clients.table().batch_writer() as batch:
-            yield _TableWriter(batch)
+        with dynamo.batch_writer() as writer:
+            yield writer
 
-    def put_object(self, key: str, body: bytes, content_type: str) -> None:
+    def put_object(self, key: str, body: bytes | BinaryIO, content_type: str) -> None:
         clients.s3().put_object(
             Bucket=self.upload.bucket,
             Key=key,
@@ -80,7 +73,7 @@ class AwsBatchPorts:
     def fresh_answers(self, tenant: str, keys_: list[str], now: int) -> dict[str, FreshAnswer]:
         window = window_seconds()
         wanted = [fresh_keys(tenant, k) for k in keys_]
-        found = progress.batch_get(wanted)
+        found = dynamo.batch_get(wanted)
         answers: dict[str, FreshAnswer] = {}
         for key, item_key in zip(keys_, wanted, strict=True):
             item = found.get((item_key["pk"], item_key["sk"]))
@@ -90,11 +83,18 @@ class AwsBatchPorts:
                     answers[key] = answer
         return answers
 
+    def save_requests(self, upload: Upload, planned: list[PlannedInquiry]) -> None:
+        """Write every inquiry's request into the batch's one archive object (ranges kept)."""
+        for inquiry in planned:
+            self.refs[inquiry.inquiry_id] = self.bundle.add(inquiry.inquiry_body())
+        if self.refs:
+            self.put_object(self.bundle.key, self.bundle.stream(), "application/x-ndjson")
+        self.bundle.close()
+
     def inquiry_item(
         self, upload: Upload, planned: PlannedInquiry, fresh_key: str, now: int
     ) -> dict[str, Any]:
-        body = planned.inquiry_body()
-        ref = self.bundle.add(body)
+        """The item `store.put_inquiry` would write (counters are left to its ADDs)."""
         stamp = store.now_iso()
         return {
             "pk": keys.inquiry_pk(upload.tenant, planned.inquiry_id),
@@ -102,36 +102,26 @@ class AwsBatchPorts:
             "gsi1pk": keys.status_gsi1pk("PENDING"),
             "gsi1sk": keys.status_gsi1sk(stamp[:10], planned.inquiry_id),
             "status": "PENDING",
-            "attempts": 0,
-            "payer_calls": 0,
-            "retry_after_waits": 0,
             "created_at": stamp,
             "updated_at": stamp,
             "expires_at": store.expires_at(now),
-            "tenant": upload.tenant,
             "inquiry_id": planned.inquiry_id,
-            "claim_id": body["claim_id"],
-            "payer_id": body["payer"]["id"],
+            "claim_id": planned.body["claim_id"],
+            "payer_id": planned.body["payer"]["id"],
             "mode": "batch",
             "batch_id": upload.batch_id,
             "freshness_key": fresh_key,
-            "request_ref": ref,
+            "request_ref": self.refs.pop(planned.inquiry_id),
             "procedures": [
                 {
                     "line": ln.line,
                     "code": ln.code,
                     "modifiers": list(ln.modifiers),
                     "claim_id": ln.claim_id,
-                    "appointment_id": ln.appointment_id,
-                    "row": ln.row,
                 }
                 for ln in planned.lines
             ],
         }
-
-    def flush_requests(self, upload: Upload) -> None:
-        if len(self.bundle):
-            self.put_object(self.bundle.key, self.bundle.getvalue(), "application/x-ndjson")
 
     def update_batch(self, tenant: str, batch_id: str, fields: dict[str, Any]) -> None:
         names: dict[str, str] = {}

@@ -95,7 +95,7 @@ class BatchPorts(Protocol):
         self, upload: Upload, planned: PlannedInquiry, fresh_key: str, now: int
     ) -> dict[str, Any]: ...
 
-    def flush_requests(self, upload: Upload) -> None: ...
+    def save_requests(self, upload: Upload, planned: list[PlannedInquiry]) -> None: ...
 
     def update_batch(self, tenant: str, batch_id: str, fields: dict[str, Any]) -> None: ...
 
@@ -131,6 +131,7 @@ class IngestSummary:
             "rows": self.rows,
             "bad_rows": self.bad_rows,
             "duplicates": self.duplicates,
+            "lines": self.lines,
             "inquiries": self.inquiries,
             "reused": self.reused,
             "started": self.started,
@@ -240,10 +241,10 @@ def ingest_schedule(
     planned = list(grouper.inquiries.values())
     keys = {p.inquiry_id: freshness_key(secret, upload.tenant, p.identity) for p in planned}
     fresh = ports.fresh_answers(upload.tenant, sorted(set(keys.values())), now) if window else {}
+    ports.save_requests(upload, planned)
     with ports.writer() as writer:
         for inquiry in planned:
             writer.put(ports.inquiry_item(upload, inquiry, keys[inquiry.inquiry_id], now))
-    ports.flush_requests(upload)
     reuse = [p.inquiry_id for p in planned if keys[p.inquiry_id] in fresh]
     to_start = [p.inquiry_id for p in planned if keys[p.inquiry_id] not in fresh]
     summary.inquiries = len(planned)

@@ -17,6 +17,7 @@ from typing import Any
 from cptverify.aws import clients, keys
 from cptverify.aws.settings import settings
 from cptverify.observability import logger
+from cptverify.schedules import dynamo
 from cptverify.schedules.freshness import FreshAnswer, fresh_item, window_seconds
 from cptverify.schedules.grouping import Line
 from cptverify.schedules.report import ReportLine, render_csv, render_json, report_line
@@ -24,11 +25,6 @@ from cptverify.schedules.report import ReportLine, render_csv, render_json, repo
 _COUNTER = {"COMPLETED": "completed", "REJECTED": "rejected", "FAILED": "failed"}
 EVENT_SOURCE = "cptverify"
 BATCH_COMPLETED = "BatchCompleted"
-
-
-def _client() -> Any:
-    """The table resource's client: Python values in, Python values out."""
-    return clients.table().meta.client
 
 
 def get_batch(tenant: str, batch_id: str) -> dict[str, Any] | None:
@@ -41,42 +37,20 @@ def get_batch(tenant: str, batch_id: str) -> dict[str, Any] | None:
 
 def inquiry_finished(tenant: str, inquiry: dict[str, Any]) -> bool:
     """Count a terminal batch inquiry once; write the report if it was the last. True if so."""
-    from botocore.exceptions import ClientError
-
     batch_id = inquiry.get("batch_id")
     status = str(inquiry.get("status"))
     if not batch_id or status not in _COUNTER:
         return False
     inquiry_id = str(inquiry["inquiry_id"])
-    try:
-        _client().transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": settings().table_name,
-                        "Key": {"pk": keys.inquiry_pk(tenant, inquiry_id), "sk": "INQUIRY"},
-                        "UpdateExpression": "SET batch_counted = :yes",
-                        "ConditionExpression": "attribute_not_exists(batch_counted)",
-                        "ExpressionAttributeValues": {":yes": True},
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": settings().table_name,
-                        "Key": {"pk": keys.batch_pk(tenant, batch_id), "sk": keys.BATCH_SK},
-                        "UpdateExpression": "ADD #c :one",
-                        "ExpressionAttributeNames": {"#c": _COUNTER[status]},
-                        "ExpressionAttributeValues": {":one": 1},
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-            raise
-        logger.info("batch inquiry already counted", extra={"batch_id": batch_id})
-    else:
+    counted = dynamo.count_once(
+        {"pk": keys.inquiry_pk(tenant, inquiry_id), "sk": keys.INQUIRY_SK},
+        {"pk": keys.batch_pk(tenant, str(batch_id)), "sk": keys.BATCH_SK},
+        _COUNTER[status],
+    )
+    if counted:
         _remember_fresh(tenant, inquiry)
+    else:
+        logger.info("batch inquiry already counted", extra={"batch_id": batch_id})
     return finish_if_done(tenant, str(batch_id))
 
 
@@ -96,30 +70,8 @@ def _remember_fresh(tenant: str, inquiry: dict[str, Any]) -> None:
 
 def batch_lines(tenant: str, batch_id: str) -> Iterator[Line]:
     """The batch's appointment procedures in file order (paged query)."""
-    from boto3.dynamodb.conditions import Key
-
-    condition = Key("pk").eq(keys.batch_pk(tenant, batch_id)) & Key("sk").begins_with("LINE#")
-    kwargs: dict[str, Any] = {"KeyConditionExpression": condition}
-    while True:
-        page = clients.table().query(**kwargs)
-        for item in page.get("Items", []):
-            yield Line.from_item(item)
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def batch_get(item_keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    unique = list({(k["pk"], k["sk"]): k for k in item_keys}.values())
-    for start in range(0, len(unique), 100):
-        request: dict[str, Any] = {settings().table_name: {"Keys": unique[start : start + 100]}}
-        while request:
-            response = _client().batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(settings().table_name, []):
-                found[(item["pk"], item["sk"])] = item
-            request = response.get("UnprocessedKeys") or {}
-    return found
+    for item in dynamo.query_prefix(keys.batch_pk(tenant, batch_id), "LINE#"):
+        yield Line.from_item(item)
 
 
 def report_lines(tenant: str, batch_id: str, page: int = 500) -> Iterator[ReportLine]:
@@ -145,7 +97,7 @@ def _join(tenant: str, lines: list[Line]) -> Iterator[ReportLine]:
         }
         for ln in lines
     ]
-    found = batch_get(inquiry_keys + result_keys)
+    found = dynamo.batch_get(inquiry_keys + result_keys)
     for line, ik, rk in zip(lines, inquiry_keys, result_keys, strict=True):
         inquiry = found.get((ik["pk"], ik["sk"]))
         stored = found.get((rk["pk"], rk["sk"]))

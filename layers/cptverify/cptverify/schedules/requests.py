@@ -40,8 +40,13 @@ class RequestBundle:
     def __len__(self) -> int:
         return self._buffer.tell()
 
-    def getvalue(self) -> bytes:
-        return self._buffer.getvalue()
+    def stream(self) -> io.BytesIO:
+        """The collected lines as a readable stream (no copy)."""
+        self._buffer.seek(0)
+        return self._buffer
+
+    def close(self) -> None:
+        self._buffer = io.BytesIO()
 
 
 def batch_request_text(tenant: str, inquiry_id: str) -> str | None:
