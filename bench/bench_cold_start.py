@@ -81,7 +81,9 @@ def _prepare(stack: Any, simulator_url: str, tmp: Path) -> dict[str, Path]:
     registry = (ROOT / "layers/cptverify/cptverify/data/payers.yaml").read_text(encoding="utf-8")
     session.client("ssm").put_parameter(Name="/cptverify/payers", Value=registry, Type="String")
     secret = json.dumps({"username": SIMULATOR_USERNAME, "password": SIMULATOR_PASSWORD})
-    session.client("secretsmanager").create_secret(Name="cptverify/payers/ACME", SecretString=secret)
+    session.client("secretsmanager").create_secret(
+        Name="cptverify/payers/ACME", SecretString=secret
+    )
 
     api_event = json.loads((ROOT / "events/inquiry_api/post_inquiry.json").read_text())
     body = json.loads(api_event["body"])

@@ -56,13 +56,13 @@ def api_event(
         for key, value in path_parameters.items():
             path = path.replace("{" + key + "}", value)
         event["path"] = path
-    for key, value in (headers or {}).items():
-        if value is None:
+    for key, header in (headers or {}).items():
+        if header is None:
             event["headers"].pop(key, None)
             event["multiValueHeaders"].pop(key, None)
         else:
-            event["headers"][key] = value
-            event["multiValueHeaders"][key] = [value]
+            event["headers"][key] = header
+            event["multiValueHeaders"][key] = [header]
     if query is not None:
         event["multiValueQueryStringParameters"] = query or None
         event["queryStringParameters"] = {k: v[-1] for k, v in query.items()} or None
@@ -134,7 +134,5 @@ def submit(stack: AwsStack, body: dict[str, Any], mode: str = "realtime") -> str
 
 
 def execution_of(stack: AwsStack, inquiry_id: str) -> dict[str, Any]:
-    arn = next(
-        e["executionArn"] for e in stack.executions() if e["name"] == inquiry_id
-    )
+    arn = next(e["executionArn"] for e in stack.executions() if e["name"] == inquiry_id)
     return stack.wait_execution(arn)

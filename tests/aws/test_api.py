@@ -20,7 +20,9 @@ def call(stack: AwsStack, event: dict[str, Any]) -> tuple[int, dict[str, Any], d
     return response["statusCode"], body, headers
 
 
-def post_inquiry(stack: AwsStack, body: Any, **headers: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:  # noqa: E501
+def post_inquiry(
+    stack: AwsStack, body: Any, **headers: str | None
+) -> tuple[int, dict[str, Any], dict[str, str]]:  # noqa: E501
     merged: dict[str, str | None] = {"Prefer": None, "Idempotency-Key": None}
     merged.update({k.replace("_", "-"): v for k, v in headers.items()})
     return call(stack, api_event("post_inquiry.json", body=body, headers=merged))
@@ -116,15 +118,17 @@ def test_another_tenants_ids_are_not_found(stack: AwsStack, payer: PayerScript) 
     stack.add_tenant("other", "other-key-id")
 
     # WHEN the other partner asks for them
-    as_other = {"api_key_id": "other-key-id"}
+    other = "other-key-id"
     claim = call(
         stack,
         api_event(
-            "get_claim_procedures.json", path_parameters={"claim_id": "CLM-EVT-1"}, **as_other
+            "get_claim_procedures.json",
+            path_parameters={"claim_id": "CLM-EVT-1"},
+            api_key_id=other,
         ),
     )
     inquiry = call(
-        stack, api_event("get_inquiry.json", path_parameters={"id": inquiry_id}, **as_other)
+        stack, api_event("get_inquiry.json", path_parameters={"id": inquiry_id}, api_key_id=other)
     )
 
     # THEN both are 404, exactly as for ids that do not exist

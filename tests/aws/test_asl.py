@@ -31,7 +31,9 @@ def _definition() -> dict[str, Any]:
     props = template["Resources"]["InquiryStateMachine"]["Properties"]
     defaults = parameter_defaults(template)
     values = {
-        name: defaults.get(value.get("Ref"), "arn:aws:lambda:us-east-1:123456789012:function:x")
+        name: defaults.get(
+            str(value.get("Ref")), "arn:aws:lambda:us-east-1:123456789012:function:x"
+        )
         if isinstance(value, dict) and "Ref" in value
         else "arn:aws:lambda:us-east-1:123456789012:function:x"
         for name, value in props["DefinitionSubstitutions"].items()
@@ -67,7 +69,9 @@ def _raised_names() -> set[str]:
 
 def test_every_substitution_is_declared_and_used() -> None:
     template = load_template()
-    declared = set(template["Resources"]["InquiryStateMachine"]["Properties"]["DefinitionSubstitutions"])
+    declared = set(
+        template["Resources"]["InquiryStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    )
     text = ASL_PATH.read_text(encoding="utf-8")
     import re
 
@@ -109,7 +113,9 @@ def test_every_error_name_is_raised_by_the_code() -> None:
     for name, state, _ in _states(_definition()):
         for rule in state.get("Retry", []) + state.get("Catch", []):
             for error in rule["ErrorEquals"]:
-                assert error in raised or error in AWS_ERROR_NAMES, f"{name}: {error} is never raised"
+                assert error in raised or error in AWS_ERROR_NAMES, (
+                    f"{name}: {error} is never raised"
+                )
 
 
 def test_retry_policy() -> None:

@@ -25,7 +25,9 @@ def _event_queue(stack: AwsStack) -> str:
     sqs = stack.session.client("sqs")
     events = stack.session.client("events")
     url = sqs.create_queue(QueueName="canary-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # noqa: E501
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]  # noqa: E501
     events.put_rule(
         Name="all-inquiries",
         EventBusName=stack.event_bus_name,
@@ -99,15 +101,17 @@ def test_no_canary_anywhere(
         ),
         "error bodies": "\n".join(error_bodies),
         "events": json.dumps(_drain(stack, queue)),
-        "task payloads": json.dumps(
-            [(i.event, i.result) for i in stack.invocations], default=str
-        ),
+        "task payloads": json.dumps([(i.event, i.result) for i in stack.invocations], default=str),
     }
     client = stack.session.client("stepfunctions")
     for execution in stack.executions():
         described = client.describe_execution(executionArn=execution["executionArn"])
         places[f"execution {execution['name']}"] = json.dumps(
-            [described.get("input"), described.get("output"), stack.history(execution["executionArn"])],  # noqa: E501
+            [
+                described.get("input"),
+                described.get("output"),
+                stack.history(execution["executionArn"]),
+            ],  # noqa: E501
             default=str,
         )
 

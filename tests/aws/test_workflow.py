@@ -12,11 +12,11 @@ from tests.aws.conftest import PayerScript, execution_of, inquiry_body, submit
 
 
 def _errors_in_history(stack: AwsStack, arn: str) -> list[str]:
-    names = []
+    names: list[str] = []
     for event in stack.history(arn):
         for key, details in event.items():
             if key.endswith("FailedEventDetails") and isinstance(details, dict):
-                names.append(details.get("error"))
+                names.append(str(details.get("error")))
     return names
 
 
@@ -142,7 +142,11 @@ def test_retry_after_is_honoured_with_a_wait(stack: AwsStack, payer: PayerScript
     assert described["status"] == "SUCCEEDED"
     assert stack.clock.waits == [7.0]
     assert stack.clock.sleeps == []
-    entered = [e["stateEnteredEventDetails"]["name"] for e in stack.history(described["executionArn"]) if "stateEnteredEventDetails" in e]  # noqa: E501
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in stack.history(described["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]  # noqa: E501
     assert "WaitRetryAfter" in entered
 
 

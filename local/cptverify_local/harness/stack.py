@@ -240,13 +240,17 @@ class AwsStack:
         """Run one handler as Lambda would; errors come back as Lambda's error payload."""
         payload = json.loads(event) if isinstance(event, str) and event else (event or {})
         handler = self.handlers[function_name]
-        context = LambdaContext(function_name, invoked_function_arn=self.arns.get(function_name, ""))
+        context = LambdaContext(
+            function_name, invoked_function_arn=self.arns.get(function_name, "")
+        )
         with self._slots:
             try:
                 result = handler(payload, context)
             except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
                 error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-                self.invocations.append(Invocation(function_name, payload, error, error["errorType"]))
+                self.invocations.append(
+                    Invocation(function_name, payload, error, error["errorType"])
+                )
                 return json.dumps(error), True, ""
         self.invocations.append(Invocation(function_name, payload, result, None))
         return json.dumps(result), False, ""
@@ -265,7 +269,7 @@ class AwsStack:
         import boto3
 
         self.session = boto3.session.Session(region_name=REGION)
-        iam = self.session.client("iam")
+        iam = self.client("iam")
         role = iam.create_role(
             RoleName=f"cptverify-local-{self.suffix}",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -308,6 +312,10 @@ class AwsStack:
             self._wire_events(logical_id, resource.get("Properties") or {})
         self.add_tenant(LOCAL_TENANT, LOCAL_API_KEY_ID)
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's session (inside moto)."""
+        return self.session.client(service)  # type: ignore[call-overload]
+
     def resolver(self) -> Resolver:
         refs = {**self.parameters, **self.names}
         refs.update({"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws"})
@@ -322,14 +330,14 @@ class AwsStack:
         raise KeyError(f"no attribute {logical_id}.{attribute} locally")
 
     def _create_key(self, logical_id: str, props: Mapping[str, Any]) -> None:
-        key = self.session.client("kms").create_key(Description=str(props.get("Description", "")))
+        key = self.client("kms").create_key(Description=str(props.get("Description", "")))
         self.names[logical_id] = key["KeyMetadata"]["KeyId"]
         self.arns[logical_id] = key["KeyMetadata"]["Arn"]
 
     def _create_table(self, logical_id: str, props: Mapping[str, Any]) -> None:
         resolve = self.resolver()
         name = f"cptverify-{logical_id.lower()}-{self.suffix}"
-        client = self.session.client("dynamodb")
+        client = self.client("dynamodb")
         kwargs: dict[str, Any] = {
             "TableName": name,
             "AttributeDefinitions": props["AttributeDefinitions"],
@@ -352,16 +360,14 @@ class AwsStack:
             client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         pitr = props.get("PointInTimeRecoverySpecification")
         if pitr:
-            client.update_continuous_backups(
-                TableName=name, PointInTimeRecoverySpecification=pitr
-            )
+            client.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification=pitr)
         self.names[logical_id] = name
         self.arns[logical_id] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
 
     def _create_bucket(self, logical_id: str, props: Mapping[str, Any]) -> None:
         resolve = self.resolver()
         name = f"cptverify-{logical_id.lower()}-{self.suffix}"
-        s3 = self.session.client("s3")
+        s3 = self.client("s3")
         s3.create_bucket(Bucket=name)
         if props.get("BucketEncryption"):
             s3.put_bucket_encryption(
@@ -409,21 +415,23 @@ class AwsStack:
 
     def _create_queue(self, logical_id: str, props: Mapping[str, Any]) -> None:
         name = f"cptverify-{logical_id.lower()}-{self.suffix}"
-        url = self.session.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        url = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
         self.names[logical_id] = url
         self.arns[logical_id] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
         self.queue_names = {**getattr(self, "queue_names", {}), logical_id: name}
 
     def _create_bus(self, logical_id: str, props: Mapping[str, Any]) -> None:
         name = f"cptverify-{self.suffix}"
-        arn = self.session.client("events").create_event_bus(Name=name)["EventBusArn"]
+        arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
         self.names[logical_id] = name
         self.arns[logical_id] = arn
 
     def _register_function(self, logical_id: str, props: Mapping[str, Any]) -> None:
         code_dir = PROJECT_ROOT / str(props["CodeUri"])
-        self.handlers[logical_id] = _import_handler(code_dir, str(props.get("Handler", "app.handler")))
-        response = self.session.client("lambda").create_function(
+        self.handlers[logical_id] = _import_handler(
+            code_dir, str(props.get("Handler", "app.handler"))
+        )
+        response = self.client("lambda").create_function(
             FunctionName=logical_id,
             Runtime="python3.11",
             Role=self.role_arn,
@@ -442,7 +450,7 @@ class AwsStack:
 
     def _create_state_machine(self, logical_id: str, props: Mapping[str, Any]) -> None:
         name = f"cptverify-inquiry-{self.suffix}"
-        response = self.session.client("stepfunctions").create_state_machine(
+        response = self.client("stepfunctions").create_state_machine(
             name=name,
             definition=self.definition(logical_id),
             roleArn=self.role_arn,
@@ -463,7 +471,7 @@ class AwsStack:
                 merged.update(env.get("Variables") or {})
         for name, value in merged.items():
             if name == "CPTVERIFY_PAYER_REGISTRY_PARAMETER":
-                continue  # the local registry is the shipped file (or CPTVERIFY_PAYER_REGISTRY_FILE)
+                continue  # locally: the shipped registry file, or CPTVERIFY_PAYER_REGISTRY_FILE
             values[name] = str(resolve(value))
         return values
 
@@ -479,7 +487,7 @@ class AwsStack:
             config: dict[str, Any] = {"LambdaFunctionArn": self.arns[logical_id], "Events": events}
             if spec.get("Filter"):
                 config["Filter"] = spec["Filter"]
-            s3 = self.session.client("s3")
+            s3 = self.client("s3")
             current = s3.get_bucket_notification_configuration(Bucket=bucket)
             current.pop("ResponseMetadata", None)
             current.setdefault("LambdaFunctionConfigurations", []).append(config)
@@ -517,12 +525,12 @@ class AwsStack:
         return self.handlers[logical_id](event, context)
 
     def executions(self) -> list[dict[str, Any]]:
-        client = self.session.client("stepfunctions")
+        client = self.client("stepfunctions")
         return list(client.list_executions(stateMachineArn=self.state_machine_arn)["executions"])
 
     def wait_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
         """Poll until the execution leaves RUNNING; its description."""
-        client = self.session.client("stepfunctions")
+        client = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
             described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
@@ -542,7 +550,7 @@ class AwsStack:
             self.wait_execution(execution["executionArn"], timeout)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        client = self.session.client("stepfunctions")
+        client = self.client("stepfunctions")
         events: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
         while True:
@@ -553,7 +561,7 @@ class AwsStack:
             kwargs["nextToken"] = page["nextToken"]
 
     def start_execution(self, tenant: str, inquiry_id: str, mode: str = "realtime") -> str:
-        client = self.session.client("stepfunctions")
+        client = self.client("stepfunctions")
         response = client.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=f"{inquiry_id}-{uuid.uuid4().hex[:6]}",

@@ -46,7 +46,7 @@ errors.register(app)
 
 _tenant_cache: dict[str, tuple[str, float]] = {}
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int, Any] = {
     code: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
     for code, text in (
         (401, "No API key"),
@@ -197,9 +197,18 @@ def bind_lambda_context(context: Any) -> None:
         "results when they are ready."
     ),
     responses={
-        200: {"description": "Finished within the wait", "content": {"application/json": {"model": InquiryView}}},  # noqa: E501
-        202: {"description": "Accepted", "content": {"application/json": {"model": InquiryAccepted}}},  # noqa: E501
-        409: {"description": "Idempotency-Key reused with another body", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        200: {
+            "description": "Finished within the wait",
+            "content": {"application/json": {"model": InquiryView}},
+        },  # noqa: E501
+        202: {
+            "description": "Accepted",
+            "content": {"application/json": {"model": InquiryAccepted}},
+        },  # noqa: E501
+        409: {
+            "description": "Idempotency-Key reused with another body",
+            "content": {"application/json": {"model": ErrorBody}},
+        },  # noqa: E501
         **ERROR_RESPONSES,
     },
 )
@@ -246,8 +255,14 @@ def post_inquiry(inquiry: Inquiry) -> Response[Any]:
     "/v1/inquiries/<id>",
     summary="Read an inquiry",
     responses={
-        200: {"description": "The inquiry", "content": {"application/json": {"model": InquiryView}}},  # noqa: E501
-        404: {"description": "No such inquiry for this tenant", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        200: {
+            "description": "The inquiry",
+            "content": {"application/json": {"model": InquiryView}},
+        },  # noqa: E501
+        404: {
+            "description": "No such inquiry for this tenant",
+            "content": {"application/json": {"model": ErrorBody}},
+        },  # noqa: E501
         **ERROR_RESPONSES,
     },
 )
@@ -263,9 +278,18 @@ def get_inquiry(id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:
     "/v1/inquiries/<id>/resubmit",
     summary="Resubmit a rejected inquiry with corrected patient fields",
     responses={
-        202: {"description": "The new attempt", "content": {"application/json": {"model": InquiryAccepted}}},  # noqa: E501
-        404: {"description": "No such inquiry", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
-        409: {"description": "Not REJECTED, or already resubmitted", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        202: {
+            "description": "The new attempt",
+            "content": {"application/json": {"model": InquiryAccepted}},
+        },  # noqa: E501
+        404: {
+            "description": "No such inquiry",
+            "content": {"application/json": {"model": ErrorBody}},
+        },  # noqa: E501
+        409: {
+            "description": "Not REJECTED, or already resubmitted",
+            "content": {"application/json": {"model": ErrorBody}},
+        },  # noqa: E501
         **ERROR_RESPONSES,
     },
 )
@@ -276,7 +300,9 @@ def resubmit_inquiry(
     from cptverify.service import inquiries
 
     tenant = _tenant()
-    accepted = inquiries.resubmit(tenant, id, corrections.model_dump(mode="json", exclude_none=True))
+    accepted = inquiries.resubmit(
+        tenant, id, corrections.model_dump(mode="json", exclude_none=True)
+    )
     current = inquiries.view(tenant, accepted["inquiry_id"])
     body = {**accepted, "links": _links(accepted["inquiry_id"], current["claim_id"])}
     return Response(
@@ -290,8 +316,14 @@ def resubmit_inquiry(
     "/v1/claims/<claim_id>/procedures",
     summary="Per-CPT results of a claim",
     responses={
-        200: {"description": "Results", "content": {"application/json": {"model": ClaimProcedures}}},  # noqa: E501
-        404: {"description": "No results for this claim", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        200: {
+            "description": "Results",
+            "content": {"application/json": {"model": ClaimProcedures}},
+        },  # noqa: E501
+        404: {
+            "description": "No results for this claim",
+            "content": {"application/json": {"model": ErrorBody}},
+        },  # noqa: E501
         **ERROR_RESPONSES,
     },
 )
@@ -305,8 +337,14 @@ def get_claim_procedures(claim_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> 
     "/v1/claims/<claim_id>/procedures/<cpt>",
     summary="Results of one procedure code on a claim (every line and modifier set)",
     responses={
-        200: {"description": "Results", "content": {"application/json": {"model": ClaimProcedures}}},  # noqa: E501
-        404: {"description": "No result for this code", "content": {"application/json": {"model": ErrorBody}}},  # noqa: E501
+        200: {
+            "description": "Results",
+            "content": {"application/json": {"model": ClaimProcedures}},
+        },  # noqa: E501
+        404: {
+            "description": "No result for this code",
+            "content": {"application/json": {"model": ErrorBody}},
+        },  # noqa: E501
         **ERROR_RESPONSES,
     },
 )

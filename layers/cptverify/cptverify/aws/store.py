@@ -83,8 +83,7 @@ def start_attempt(tenant: str, inquiry_id: str) -> dict[str, Any] | None:
         response = clients.table().update_item(
             Key={"pk": keys.inquiry_pk(tenant, inquiry_id), "sk": keys.INQUIRY_SK},
             UpdateExpression=(
-                "SET #s = :ip, gsi1pk = :g1, gsi1sk = :g1s, updated_at = :now "
-                "ADD attempts :one"
+                "SET #s = :ip, gsi1pk = :g1, gsi1sk = :g1s, updated_at = :now ADD attempts :one"
             ),
             ConditionExpression=condition,
             ExpressionAttributeNames={"#s": "status"},

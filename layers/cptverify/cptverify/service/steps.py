@@ -72,7 +72,9 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
     try:
         connector = _connector(payer.id)
         for part, one in enumerate(built.interchanges):
-            archive.put_text(archive.exchange_key(tenant, inquiry_id, attempt, part, "270"), one.x12)
+            archive.put_text(
+                archive.exchange_key(tenant, inquiry_id, attempt, part, "270"), one.x12
+            )
             calls += 1
             answer = connector.send(one.x12, expected_traces=[one.trace])
             key = archive.exchange_key(tenant, inquiry_id, attempt, part, "271")
@@ -81,7 +83,9 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
     except PayerError as exc:
         wait = _named_wait(exc)
         waits = int(item.get("retry_after_waits", 0))
-        store.update_open(tenant, inquiry_id, {"last_error": exc.error_name}, {"payer_calls": calls})
+        store.update_open(
+            tenant, inquiry_id, {"last_error": exc.error_name}, {"payer_calls": calls}
+        )
         logger.info(
             "payer exchange failed",
             extra={"inquiry_id": inquiry_id, "payer_id": payer.id, "error": exc.error_name},
@@ -136,7 +140,9 @@ def parse_and_record(tenant: str, inquiry_id: str) -> dict[str, Any]:
                 f"271 is not readable ({exc.code})", payer_id=inquiry.payer.id, code=str(exc.code)
             ) from None
         if not interchange.transactions or not interchange.transactions[0].patients:
-            raise ResponseInvalid("271 names no patient", payer_id=inquiry.payer.id, code="no_patient")
+            raise ResponseInvalid(
+                "271 names no patient", payer_id=inquiry.payer.id, code="no_patient"
+            )
         txn = interchange.transactions[0]
         patient = txn.patients[-1]
         rejections += [aaa_to_dict(a) for a in txn.errors + patient.errors]

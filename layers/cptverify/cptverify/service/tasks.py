@@ -16,7 +16,9 @@ def task_ids(event: dict[str, Any]) -> tuple[str, str]:
     return tenant, inquiry_id
 
 
-def run_task(step: str, event: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def run_task(
+    step: str, event: dict[str, Any], work: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
     """Run one step; any exception leaves as the same error name with a data-free message."""
     from cptverify.api.errors import step_error
 
