@@ -31,10 +31,13 @@ def amount_str(value: Decimal | None) -> str | None:
     """Money as a string with at least two decimals; None stays None."""
     if value is None:
         return None
+    text = format(value, "f")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
-        value = value.quantize(CENT)
-    return format(value, "f")
+        # Padded as text, not by quantize: exact at any size (no decimal context limit).
+        whole, _, fraction = text.partition(".")
+        text = f"{whole}.{fraction:0<2}"
+    return text
 
 
 def number_str(value: Decimal | None) -> str | None:

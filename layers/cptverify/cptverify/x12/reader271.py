@@ -10,6 +10,7 @@ out of place becomes a warning with its segment position.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -57,20 +58,25 @@ def _get(seg: list[str], i: int) -> str | None:
 
 
 _DECIMALS: dict[str, Decimal] = {}
+_X12_DECIMAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+_MAX_DIGITS = 18
 
 
 def _decimal(value: str | None, what: str, pos: int, warnings: list[ReadWarning]) -> Decimal | None:
-    if value is None:
+    if not value:
         return None
     cached = _DECIMALS.get(value)
     if cached is not None:
         return cached
+    # An X12 decimal (R): optional minus, digits, optional point, at most 18 digits. Decimal()
+    # alone would also take exponents, `_`, `+`, other scripts' digits and NaN.
+    digits = len(value) - (value[0] == "-") - ("." in value)
+    if digits > _MAX_DIGITS or _X12_DECIMAL.fullmatch(value) is None:
+        warnings.append(ReadWarning("number_invalid", f"{what} is not a number", pos))
+        return None
     try:
         number = Decimal(value)
     except InvalidOperation:
-        warnings.append(ReadWarning("number_invalid", f"{what} is not a number", pos))
-        return None
-    if not number.is_finite():
         warnings.append(ReadWarning("number_invalid", f"{what} is not a number", pos))
         return None
     if len(_DECIMALS) > 4096:
