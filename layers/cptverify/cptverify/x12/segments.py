@@ -62,9 +62,22 @@ class Envelope:
     ta1_count: int = 0
 
 
+# Byte-order marks of the wider Unicode encodings, longest first (UTF-32 LE starts like UTF-16 LE).
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
 def _decode(data: bytes | str) -> str:
     if isinstance(data, str):
         return data
+    if data[:1] in (b"\xff", b"\xfe", b"\x00"):
+        for bom, encoding in _WIDE_BOMS:
+            if data.startswith(bom):
+                return data[len(bom) :].decode(encoding, "replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -111,6 +124,8 @@ def tokenize(data: bytes | str) -> Tokens:
         raise NotX12Error("no valid segment terminator after ISA16", segment=1)
     if component.isalnum() or component == sep:
         raise NotX12Error("ISA16 is not a valid component separator", segment=1)
+    if component == terminator:
+        raise NotX12Error("ISA16 and the segment terminator are the same character", segment=1)
 
     warnings: list[ReadWarning] = []
     isa = text[start : after + 1].split(sep)
