@@ -68,11 +68,21 @@ def run(args: argparse.Namespace) -> int:
             )
             failed = True
     if args.json:
+        out: list[dict[str, Any]] = []
+        for name, ic in results:
+            try:
+                out.append({"file": name, **interchange_to_dict(ic, hook)})
+            except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+                print(
+                    f"cptverify parse: {name}: unexpected {type(exc).__name__} while rendering",
+                    file=sys.stderr,
+                )
+                failed = True
         if len(args.files) == 1:
-            if results:
-                print(json.dumps(interchange_to_dict(results[0][1], hook), indent=2))
+            if out:
+                del out[0]["file"]
+                print(json.dumps(out[0], indent=2))
         else:
-            out = [{"file": name, **interchange_to_dict(ic, hook)} for name, ic in results]
             print(json.dumps(out, indent=2))
     else:
         # Markup off: names and plan texts from a file must never be read as rich markup.
