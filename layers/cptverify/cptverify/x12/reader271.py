@@ -113,6 +113,8 @@ def _dtp(seg: list[str], pos: int, warnings: list[ReadWarning]) -> DateValue:
         return value
     if fmt == "RD8" or (fmt is None and "-" in raw):
         first, _, last = raw.partition("-")
+        if not first or not last:
+            warnings.append(ReadWarning("date_invalid", "a date range lacks its start or end", pos))
         value.start = _date(first, pos, warnings) if first else None
         value.end = _date(last, pos, warnings) if last else None
     else:
@@ -325,6 +327,10 @@ class _Walker:
             level = "C" if self.level in ("B", "C") else (self.level or "A")
         if parent is not None and parent not in self.hl_levels:
             self.warn("hl_parent_unknown", "HL02 names a parent that was not seen", pos)
+        elif parent is None and level != "A":
+            self.warn("hl_parent_missing", "HL02 is empty below the information source", pos)
+        if hl_id in self.hl_levels:
+            self.warn("hl_id_repeated", "HL01 repeats an earlier HL id; both loops are kept", pos)
         self.hl_levels[hl_id] = level
         self.hl_parents[hl_id] = parent
         self.level = level
@@ -350,6 +356,11 @@ class _Walker:
             if self.benefit is not None:
                 entity.benefit_code = self.benefit.code
                 self.benefit.related_entities.append(entity)
+            elif self.patient is not None:
+                # LS/LE with no EB before it (already warned): the entity is the patient's.
+                self.patient.coverage.related_entities.append(entity)
+            else:
+                self.warn("nm1_misplaced", "NM1 in LS/LE outside a patient loop was ignored", pos)
             self.entity = entity
             return
         if self.benefit is not None:
@@ -384,9 +395,15 @@ class _Walker:
             loop = "2110" + self.level
             self.benefit.errors.append(make_aaa(seg, loop, pos))
         elif self.in_ls:
-            loop = "2120" + self.level
+            loop = "2120" + self.level if level else "header"
+            # An LS/LE with no EB before it has no row to hold the AAA: a rejection is never
+            # dropped, so it goes to the patient, or to the transaction above any patient.
             if self.benefit is not None:
                 self.benefit.errors.append(make_aaa(seg, loop, pos))
+            elif self.patient is not None:
+                self.patient.errors.append(make_aaa(seg, loop, pos))
+            else:
+                self.txn.errors.append(make_aaa(seg, loop, pos))
         elif self.patient is not None:
             self.patient.errors.append(make_aaa(seg, loop, pos))
         else:
@@ -413,6 +430,8 @@ class _Walker:
         self.entity = None
 
     def ls(self, seg: list[str], pos: int) -> None:
+        if self.in_ls:
+            self.warn("le_missing", "LS inside an open LS/LE; the first 2120 loop was closed", pos)
         if self.benefit is None:
             self.warn("ls_misplaced", "LS without an EB row before it", pos)
         self.in_ls = True
