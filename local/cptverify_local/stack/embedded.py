@@ -91,18 +91,41 @@ class LocalStack:
     def upload_schedule(
         self, name: str, body: bytes, tenant: str | None = None
     ) -> UploadedSchedule:
-        """Put a schedule under `schedules/TENANT/` (the bucket notification runs the ingest)."""
-        from cptverify.schedules.ingest import Upload
+        """Put a schedule under `schedules/TENANT/`; the bucket notification runs the ingest.
 
+        The batch id is the one the ingest derived from the notification (moto's notification
+        names the object version in its own way), found by the object's key and version.
+        """
         tenant = tenant or self.tenant
         key = f"schedules/{tenant}/{name}"
-        bucket = self.aws.bucket_name
         put = self.aws.session.client("s3").put_object(
-            Bucket=bucket, Key=key, Body=body, ContentType="text/csv"
+            Bucket=self.aws.bucket_name, Key=key, Body=body, ContentType="text/csv"
         )
-        version = str(put.get("VersionId") or "null")
-        batch_id = Upload(bucket=bucket, key=key, version=version, tenant=tenant).batch_id
-        return UploadedSchedule(key=key, version=version, batch_id=batch_id)
+        version = str(put.get("VersionId") or "")
+        return UploadedSchedule(key=key, version=version, batch_id=self._batch_for(key, version))
+
+    def _batch_for(self, key: str, version: str, timeout_s: float = 30.0) -> str:
+        from boto3.dynamodb.conditions import Attr
+
+        table = self.aws.session.resource("dynamodb").Table(self.aws.table_name)
+        condition = Attr("sk").eq("BATCH") & Attr("source_key").eq(key)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found: list[dict[str, Any]] = []
+            kwargs: dict[str, Any] = {"FilterExpression": condition}
+            while True:
+                page = table.scan(**kwargs)
+                found += page.get("Items", [])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            exact = [i for i in found if version and version in str(i.get("source_version"))]
+            if exact or found:
+                best = exact or sorted(found, key=lambda i: int(i.get("created_at", 0)))
+                return str(best[-1]["batch_id"])
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no batch was created for {key}")
+            time.sleep(0.05)
 
     def batch(self, batch_id: str, tenant: str | None = None) -> dict[str, Any] | None:
         """The batch item (counts, status, report keys), or None before ingest wrote it."""
@@ -188,6 +211,7 @@ def embedded_stack(
     canned: bool = False,
     environment: Mapping[str, str] | None = None,
     seed: int = 7,
+    template_path: Path | None = None,
 ) -> Iterator[LocalStack]:
     """Start simulator and moto stack for the `with` block; stop both after it.
 
@@ -212,6 +236,7 @@ def embedded_stack(
             overrides={**LOCAL_OVERRIDES, **(overrides or {})},
             concurrency=concurrency,
             environment=env,
+            template_path=template_path,
         )
         _forget_payer_connectors()
         try:
