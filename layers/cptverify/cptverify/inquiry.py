@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -32,11 +33,13 @@ Gender = Literal["M", "F", "U"]
 Qualifier = Literal["HC", "AD"]
 RelationshipCode = Literal["01", "19", "34"]
 
-CPT_RE = re.compile(r"^(?:\d{5}|\d{4}[FTU])$")
-HCPCS_RE = re.compile(r"^[A-Z]\d{4}$")
-CDT_RE = re.compile(r"^D\d{4}$")
+# ASCII digits only: `\d` and str.isdigit() also take other scripts' digits; X12 cannot carry them.
+CPT_RE = re.compile(r"^(?:[0-9]{5}|[0-9]{4}[FTU])$")
+HCPCS_RE = re.compile(r"^[A-Z][0-9]{4}$")
+CDT_RE = re.compile(r"^D[0-9]{4}$")
 MODIFIER_RE = re.compile(r"^[A-Z0-9]{2}$")
-ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+AMOUNT_RE = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 # Letters of any script, spaces and the punctuation real names carry; no digits, no delimiters.
 PERSON_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-.,]*[^\W\d_]+)*[ .]*$")
 ORGANIZATION_NAME_RE = re.compile(r"^[\w &'\-.,/#()]+$")
@@ -102,12 +105,16 @@ def _amount(value: Any) -> Any:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise _rule("amount_format", "must be a decimal amount such as 95.00")
+    text = str(value).strip() if not isinstance(value, Decimal) else format(value, "f")
+    # Plain decimal notation only: Decimal() would also take `1_000`, `1E+2` and other digits.
+    if not AMOUNT_RE.match(text):
+        raise _rule("amount_format", "must be a decimal amount such as 95.00")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except InvalidOperation:
         raise _rule("amount_format", "must be a decimal amount such as 95.00") from None
-    if not amount.is_finite():
-        raise _rule("amount_format", "must be a decimal amount such as 95.00")
+    if amount.is_zero():
+        amount = Decimal(0)
     if amount < 0:
         raise _rule("amount_negative", "must not be negative")
     exponent = amount.as_tuple().exponent
@@ -119,15 +126,21 @@ def _amount(value: Any) -> Any:
 
 
 def _upper(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
+    # Only ASCII is upper-cased: "\u00df".upper() is "SS", which would pass a code check.
+    return value.strip().upper() if isinstance(value, str) and value.isascii() else value
 
 
 def _stripped(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _nfc(value: Any) -> Any:
+    """Composed form, so an accent typed as a combining mark (NFD input) counts as a letter."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
 def _person_name(value: Any) -> Any:
-    value = _stripped(value)
+    value = _nfc(_stripped(value))
     if isinstance(value, str) and value and not PERSON_NAME_RE.match(value):
         raise _rule(
             "name_characters",
@@ -137,7 +150,7 @@ def _person_name(value: Any) -> Any:
 
 
 def _organization_name(value: Any) -> Any:
-    value = _stripped(value)
+    value = _nfc(_stripped(value))
     if isinstance(value, str) and value and not ORGANIZATION_NAME_RE.match(value):
         raise _rule(
             "name_characters",
@@ -155,7 +168,7 @@ def _identifier(value: Any) -> Any:
 
 def npi_is_valid(npi: str) -> bool:
     """True when `npi` is 10 digits whose last is the Luhn check digit over `80840` + the rest."""
-    if len(npi) != 10 or not npi.isdigit():
+    if len(npi) != 10 or not npi.isascii() or not npi.isdigit():
         return False
     total = 24  # the doubled-and-summed digits of the 80840 prefix
     for index, char in enumerate(reversed(npi[:9])):
@@ -172,7 +185,7 @@ def _npi(value: Any) -> Any:
     value = _stripped(value)
     if not isinstance(value, str):
         raise _rule("npi_format", "must be a 10-digit NPI written as a string")
-    if len(value) != 10 or not value.isdigit():
+    if len(value) != 10 or not value.isascii() or not value.isdigit():
         raise _rule("npi_format", "must be exactly 10 digits")
     if not npi_is_valid(value):
         raise _rule("npi_check_digit", "check digit does not match (Luhn with the 80840 prefix)")
