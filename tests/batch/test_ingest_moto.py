@@ -235,8 +235,8 @@ def test_batch_finishes_with_one_report_matching_the_table(
     assert view is not None and view["status"] == "DONE"
     assert view["progress"] == {"finished": 3, "total": 3}
     assert view["counts"]["completed"] == 2 and view["counts"]["failed"] == 1
-    report = list(csv.DictReader(io.StringIO(s3_text(view["reports"]["csv"]))))
-    document = json.loads(s3_text(view["reports"]["json"]))
+    report = list(csv.DictReader(io.StringIO(s3_text(view["reports"]["csv"]["key"]))))
+    document = json.loads(s3_text(view["reports"]["json"]["key"]))
     assert len(report) == len(document["lines"]) == 5
     for line in report:
         if line["appointment_id"] == "A4":
@@ -285,11 +285,11 @@ def test_repeat_upload_within_window_reuses_the_archive(aws: dict[str, str]) -> 
     assert view is not None
     old = {
         (r["claim_id"], r["code"]): r
-        for r in csv.DictReader(io.StringIO(s3_text(first_report["reports"]["csv"])))
+        for r in csv.DictReader(io.StringIO(s3_text(first_report["reports"]["csv"]["key"])))
     }
     new = {
         (r["claim_id"], r["code"]): r
-        for r in csv.DictReader(io.StringIO(s3_text(view["reports"]["csv"])))
+        for r in csv.DictReader(io.StringIO(s3_text(view["reports"]["csv"]["key"])))
     }
     for key, line in old.items():
         assert {k: v for k, v in new[key].items() if k != "row"} == {

@@ -186,19 +186,17 @@ def batch_counts(batch: dict[str, Any]) -> dict[str, int]:
 
 
 def batch_view(tenant: str, batch_id: str) -> dict[str, Any] | None:
-    """What `GET /v1/batches/{id}` shows: status, progress counts and the report locations."""
+    """What `GET /v1/batches/{id}` shows: status, progress counts and links to the reports."""
     batch = get_batch(tenant, batch_id)
     if batch is None:
         return None
     counts = batch_counts(batch)
     finished = counts["completed"] + counts["rejected"] + counts["failed"]
+    bucket = str(batch.get("bucket") or settings().archive_bucket)
+    attributes = (("csv", "report_csv"), ("json", "report_json"), ("errors", "error_report"))
     reports = {
-        name: batch.get(attr)
-        for name, attr in (
-            ("csv", "report_csv"),
-            ("json", "report_json"),
-            ("errors", "error_report"),
-        )
+        name: {"key": str(batch[attr]), "url": _download_url(bucket, str(batch[attr]))}
+        for name, attr in attributes
         if batch.get(attr)
     }
     return {
@@ -207,6 +205,15 @@ def batch_view(tenant: str, batch_id: str) -> dict[str, Any] | None:
         "source_key": batch.get("source_key"),
         "progress": {"finished": finished, "total": counts["inquiries"]},
         "counts": counts,
-        "bucket": batch.get("bucket") or settings().archive_bucket,
+        "bucket": bucket,
         "reports": reports,
+        "links": {"self": f"/v1/batches/{batch_id}"},
     }
+
+
+def _download_url(bucket: str, key: str) -> str:
+    """A presigned GET of a report, valid for 15 minutes."""
+    url = clients.s3().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=900
+    )
+    return str(url)

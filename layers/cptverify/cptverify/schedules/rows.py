@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -110,6 +110,15 @@ def normalise_date(text: str) -> str:
     return value
 
 
+def service_date(text: str, today: date | None = None) -> str:
+    """A date of service: any form `normalise_date` reads, or `today` / `tomorrow` (UTC)."""
+    word = text.strip().lower()
+    if word in ("today", "tomorrow"):
+        day = today or datetime.now(UTC).date()
+        return (day + timedelta(days=1 if word == "tomorrow" else 0)).isoformat()
+    return normalise_date(text)
+
+
 def parse_procedures(text: str) -> list[tuple[str, tuple[str, ...]]]:
     """`99213;97110:GP:59` -> [("99213", ()), ("97110", ("GP", "59"))]; raise ValueError."""
     procedures: list[tuple[str, tuple[str, ...]]] = []
@@ -158,7 +167,9 @@ def _code(table: dict[str, Any], text: str) -> Any:
     return table[key]
 
 
-def build_body(raw: RawRow) -> tuple[dict[str, Any], list[ProcedureLine]]:
+def build_body(
+    raw: RawRow, today: date | None = None
+) -> tuple[dict[str, Any], list[ProcedureLine]]:
     """The inquiry JSON (issue-3 shape) for one row; raise RowInvalid on schedule-level errors."""
     problems: list[RowProblem] = []
     ids = _ids(raw)
@@ -243,7 +254,7 @@ def build_body(raw: RawRow) -> tuple[dict[str, Any], list[ProcedureLine]]:
     ]
     body = {
         "claim_id": ids[1],
-        "date_of_service": normalise_date(raw.get(col.DATE_OF_SERVICE)),
+        "date_of_service": service_date(raw.get(col.DATE_OF_SERVICE), today),
         "payer": {"id": payer_id, "name": raw.get(col.PAYER_NAME) or payer_id},
         "provider": provider,
         "subscriber": subscriber,
@@ -310,7 +321,7 @@ def _reason(error: Any, loc: tuple[int | str, ...], raw: RawRow) -> str:
 
 def validate_row(raw: RawRow, today: date | None = None) -> ScheduleRow:
     """A validated `ScheduleRow`, or RowInvalid naming each bad column (never its value)."""
-    body, lines = build_body(raw)
+    body, lines = build_body(raw, today)
     try:
         inquiry = Inquiry.model_validate(body, context={"today": today} if today else None)
     except ValidationError as exc:
