@@ -87,6 +87,12 @@ class EnvelopeConfig:
         for d in delimiters:
             if d.isalnum() or d in _VALUE_CHARACTERS:
                 raise BuildError("a delimiter must not be a letter, digit, space or & ' - . , / #")
+            if not d.isascii():
+                raise BuildError("a delimiter must be an ASCII character")
+        # Readers find separators by counting in the ISA and trim whitespace around elements, so
+        # only the segment terminator may be a newline or other whitespace.
+        if any(d.isspace() for d in delimiters[:3]):
+            raise BuildError("only the segment terminator may be whitespace")
         for name, value in (("sender_id", self.sender_id), ("receiver_id", self.receiver_id)):
             if any(d in value for d in delimiters):
                 raise BuildError(f"{name} must not contain a delimiter")
@@ -402,7 +408,7 @@ def _transaction_body(
         )
         _demographics(w, dependent.birth_date, dependent.gender, capabilities)
         w.add("INS", "N", dependent.relationship_code)
-    w.add("DTP", "291", "D8", inquiry.date_of_service.strftime("%Y%m%d"))
+    w.add("DTP", "291", "D8", _d8(inquiry.date_of_service))
 
     for eq in _eq_segments(w, procedures, service_types, capabilities):
         w.add(*eq)
@@ -414,7 +420,7 @@ def _demographics(
     if birth_date is None:
         return
     send_gender = gender if capabilities.accepts_gender and gender in ("M", "F") else ""
-    w.add("DMG", "D8", birth_date.strftime("%Y%m%d"), send_gender)
+    w.add("DMG", "D8", _d8(birth_date), send_gender)
 
 
 def _eq_segments(
@@ -443,6 +449,11 @@ def _eq_segments(
     # payer registry's max_procedures_per_inquiry of 1 is the way to ask one at a time.
     segments.extend(("EQ", code) for code in asked)
     return segments
+
+
+def _d8(day: date) -> str:
+    """CCYYMMDD, always eight digits (strftime's %Y drops the zeros of a year before 1000)."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def _required(value: str, name: str) -> str:

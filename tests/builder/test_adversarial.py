@@ -1,0 +1,146 @@
+"""Adversarial inquiries and envelope settings: each test is one kind of bad input that once
+passed validation and reached a 270, or was refused when it should not have been."""
+
+from __future__ import annotations
+
+import copy
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cptverify.inquiry import field_errors
+from cptverify.x12.builder270 import (
+    BuildError,
+    EnvelopeConfig,
+    build_270,
+    sequential_control_numbers,
+)
+from cptverify.x12.reader270 import read_270
+from tests.builder.conftest import load_fixture, make_inquiry
+
+CONFIG = EnvelopeConfig(sender_id="CPTVERIFY", receiver_id="ACME01")
+NOW = datetime(2026, 12, 3, 14, 30, 5, tzinfo=UTC)
+
+
+def _changed(path: str, value: Any, fixture: str = "subscriber.json") -> dict[str, Any]:
+    data = copy.deepcopy(load_fixture(fixture))
+    node: Any = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(parts[-1]) if parts[-1].isdigit() else parts[-1]] = value
+    return data
+
+
+def _fields(data: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        make_inquiry(data)
+    return {item["field"]: item["rule"] for item in field_errors(caught.value)}
+
+
+def _x12(data: dict[str, Any], config: EnvelopeConfig = CONFIG) -> str:
+    result = build_270(
+        make_inquiry(data), config, control_numbers=sequential_control_numbers(), now=NOW
+    )
+    return "".join(built.x12 for built in result.interchanges)
+
+
+FULLWIDTH_NPI = "".join(chr(ord(c) + 0xFEE0) for c in "1234567893")
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x0660 + i) for i in range(10)))
+
+
+# Digits of other scripts pass str.isdigit() and regex \d, but X12 carries ASCII only.
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("provider.npi", FULLWIDTH_NPI, "provider.npi"),
+        ("provider.npi", "1234567893".translate(ARABIC_INDIC), "provider.npi"),
+        ("procedures.0.code", "99213".translate(ARABIC_INDIC), "procedures[0].code"),
+        ("procedures.0.code", "G0101".translate(ARABIC_INDIC), "procedures[0].code"),
+        ("procedures.0.code", "D0120".translate(ARABIC_INDIC), "procedures[0].code"),
+        ("procedures.0.modifiers", ["\u00df"], "procedures[0].modifiers"),
+        (
+            "procedures.0.allowed_amount",
+            "95".translate(ARABIC_INDIC),
+            "procedures[0].allowed_amount",
+        ),
+        ("procedures.0.allowed_amount", "1_000", "procedures[0].allowed_amount"),
+        ("procedures.0.allowed_amount", "1E+2", "procedures[0].allowed_amount"),
+        ("date_of_service", "2026-12-04".translate(ARABIC_INDIC), "date_of_service"),
+    ],
+)
+def test_non_ascii_digits_and_odd_number_forms_are_refused(
+    path: str, value: Any, field: str
+) -> None:
+    errors = _fields(_changed(path, value))
+    assert field in errors
+
+
+def test_negative_zero_allowed_amount_is_zero() -> None:
+    inquiry = make_inquiry(_changed("procedures.0.allowed_amount", "-0.00"))
+    assert str(inquiry.procedures[0].allowed_amount) == "0.00"
+
+
+def test_decomposed_accents_are_accepted_like_composed_ones() -> None:
+    decomposed = unicodedata.normalize("NFD", "Jos\u00e9 Ren\u00e9e")
+    data = _changed("subscriber.first_name", decomposed)
+    data["subscriber"]["last_name"] = unicodedata.normalize("NFD", "N\u00fa\u00f1ez")
+    x12 = _x12(data)
+    assert "*NUNEZ*JOSE RENEE*" in x12
+
+
+def test_every_built_270_is_ascii_and_reads_back() -> None:
+    data = _changed("subscriber.first_name", "Zo\u00eb \u00c5ngstr\u00f6m")
+    data["payer"]["name"] = "\u00dcnited H\u00e9alth"
+    x12 = _x12(data)
+    assert x12.isascii()
+    assert read_270(x12)[0].subscriber is not None
+
+
+@pytest.mark.parametrize("birth_date", ["0001-01-01", "0999-12-31"])
+def test_d8_dates_are_always_eight_digits(birth_date: str) -> None:
+    x12 = _x12(_changed("subscriber.birth_date", birth_date))
+    request = read_270(x12)[0]
+    assert request.subscriber is not None
+    assert request.subscriber.birth_date is not None
+    assert request.subscriber.birth_date.isoformat() == birth_date
+    assert not [w for w in request.warnings if w.code == "dmg_date"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"segment_terminator": "\x85"},
+        {"element_separator": "\u00a6"},
+        {"element_separator": "\n"},
+        {"element_separator": "\t"},
+        {"component_separator": " "},
+        {"repetition_separator": "\r"},
+    ],
+)
+def test_delimiters_must_be_ascii_and_element_ones_not_whitespace(
+    settings: dict[str, str],
+) -> None:
+    config = EnvelopeConfig(sender_id="CPTVERIFY", receiver_id="ACME01", **settings)
+    with pytest.raises(BuildError):
+        _x12(load_fixture("subscriber.json"), config)
+
+
+@pytest.mark.parametrize("terminator", ["\n", "\r", "\x1d", "!"])
+def test_control_and_newline_terminators_still_build_and_read_back(terminator: str) -> None:
+    config = EnvelopeConfig(
+        sender_id="CPTVERIFY", receiver_id="ACME01", segment_terminator=terminator
+    )
+    x12 = _x12(load_fixture("subscriber.json"), config)
+    assert len(read_270(x12)) == 1
+
+
+def test_ninety_nine_procedures_with_four_modifiers_each() -> None:
+    data = _changed("procedures", [{"code": "97110", "modifiers": ["GP", "59", "KX", "25"]}] * 99)
+    x12 = _x12(data)
+    requests = read_270(x12)
+    assert len(requests[0].procedures) == 99
+    assert all(p.modifiers == ["GP", "59", "KX", "25"] for p in requests[0].procedures)
