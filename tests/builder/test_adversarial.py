@@ -4,6 +4,7 @@ passed validation and reached a 270, or was refused when it should not have been
 from __future__ import annotations
 
 import copy
+import dataclasses
 import unicodedata
 from datetime import UTC, datetime
 from typing import Any
@@ -124,7 +125,7 @@ def test_d8_dates_are_always_eight_digits(birth_date: str) -> None:
 def test_delimiters_must_be_ascii_and_element_ones_not_whitespace(
     settings: dict[str, str],
 ) -> None:
-    config = EnvelopeConfig(sender_id="CPTVERIFY", receiver_id="ACME01", **settings)
+    config = dataclasses.replace(CONFIG, **settings)
     with pytest.raises(BuildError):
         _x12(load_fixture("subscriber.json"), config)
 
