@@ -123,7 +123,7 @@ def test_d8_dates_are_always_eight_digits(birth_date: str) -> None:
     ],
 )
 def test_delimiters_must_be_ascii_and_element_ones_not_whitespace(
-    settings: dict[str, str],
+    settings: dict[str, Any],
 ) -> None:
     config = dataclasses.replace(CONFIG, **settings)
     with pytest.raises(BuildError):
