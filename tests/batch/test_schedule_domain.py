@@ -239,3 +239,38 @@ def test_error_report_has_ids_only() -> None:
     text = render_errors_csv(problems).decode()
     assert text.splitlines()[0] == "row,appointment_id,claim_id,column,reason"
     _no_canary(text)
+
+
+def test_shipped_sample_schedule_reads_as_documented() -> None:
+    from pathlib import Path
+
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "local"
+        / "cptverify_local"
+        / "data"
+        / "sample-schedule.csv"
+    )
+    grouper = Grouper("b-sample")
+    bad: list[tuple[int, str]] = []
+    duplicates = 0
+    rows = _rows(path.read_bytes())
+    for raw in rows:
+        if grouper.duplicate_of(raw):
+            duplicates += 1
+            continue
+        try:
+            grouper.add(validate_row(raw))
+        except RowInvalid as exc:
+            bad += [(p.row, p.column) for p in exc.problems]
+    assert len(rows) == 50 and duplicates == 2
+    assert [c for _, c in bad] == [
+        "provider_npi",
+        "member_id",
+        "procedures",
+        "allowed_amounts",
+        "date_of_service",
+    ]
+    assert len(grouper.inquiries) == 23
+    assert len({i.body["payer"]["id"] for i in grouper.inquiries.values()}) == 10
+    assert all("NPI" not in reason for reason in [c for _, c in bad])

@@ -52,6 +52,15 @@ _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _ISO_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]\d{1,2}:\d{2}(:\d{2})?$")
 _PROCEDURE = re.compile(r"^[A-Za-z0-9]{4,7}$")
+_PATIENT_COLUMNS = (
+    col.MEMBER_ID,
+    col.PATIENT_FIRST_NAME,
+    col.PATIENT_LAST_NAME,
+    col.PATIENT_BIRTH_DATE,
+    col.SUBSCRIBER_FIRST_NAME,
+    col.SUBSCRIBER_LAST_NAME,
+    col.SUBSCRIBER_BIRTH_DATE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +321,8 @@ def _column_for(loc: tuple[int | str, ...], dependent: bool) -> str:
 def _reason(error: Any, loc: tuple[int | str, ...], raw: RawRow) -> str:
     """The validator's message, unless it would repeat one of the row's cells."""
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    if any(len(v) >= 3 and v.lower() in message.lower() for v in raw.cells.values() if v):
+    cells = (raw.get(c) for c in _PATIENT_COLUMNS)
+    if any(re.search(rf"\b{re.escape(v)}\b", message, re.IGNORECASE) for v in cells if v):
         message = str(error.get("type", "invalid"))
     if loc and loc[0] == "procedures" and len(loc) > 1 and isinstance(loc[1], int):
         message = f"procedure {loc[1] + 1}: {message}"
