@@ -145,3 +145,24 @@ def test_ninety_nine_procedures_with_four_modifiers_each() -> None:
     requests = read_270(x12)
     assert len(requests[0].procedures) == 99
     assert all(p.modifiers == ["GP", "59", "KX", "25"] for p in requests[0].procedures)
+
+
+def _two_subscribers_with_one_hl_id() -> str:
+    x12 = _x12(load_fixture("subscriber.json"))
+    first_se = x12.index("~SE*")
+    extra = "~HL*3*2*22*0~NM1*IL*1*SECONDPAT*ANN****MI*M2~EQ*98"
+    return x12[:first_se] + extra + x12[first_se:]
+
+
+def test_read_270_keeps_both_levels_of_a_repeated_hl_id() -> None:
+    requests = read_270(_two_subscribers_with_one_hl_id())
+    names = [r.subscriber.last_name if r.subscriber else None for r in requests]
+    assert len(names) == 2 and names[1] == "SECONDPAT" and names[0] != "SECONDPAT"
+    assert all(r.payer is not None and r.provider is not None for r in requests)
+    assert "hl_id_repeated" in {w.code for w in requests[0].warnings}
+
+
+def test_read_270_warns_about_segments_before_the_first_hl() -> None:
+    x12 = _x12(load_fixture("subscriber.json")).replace("~HL*1*", "~EQ*98~HL*1*", 1)
+    warnings = read_270(x12)[0].warnings
+    assert "outside_hl" in {w.code for w in warnings}

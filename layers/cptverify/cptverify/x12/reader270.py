@@ -158,6 +158,7 @@ def _read_transaction(
     reference: str | None = None
     levels: dict[str, _Level] = {}
     parents: dict[str, str] = {}
+    by_id: dict[str, str] = {}
     order: list[str] = []
     current: _Level | None = None
     current_eq: Eq270 | None = None
@@ -174,17 +175,28 @@ def _read_transaction(
             parent = _el(seg, 2)
             current = _Level(code=_el(seg, 3))
             current_eq = None
-            levels[hl_id] = current
-            order.append(hl_id)
+            # Levels are keyed by occurrence, so a repeated HL id does not hide the first one;
+            # HL02 refers to the latest level with that id.
+            key = str(len(order))
+            if hl_id in by_id:
+                warnings.append(
+                    ReadWarning("hl_id_repeated", "HL01 repeats an earlier HL id", position)
+                )
+            levels[key] = current
+            order.append(key)
             if parent:
-                parents[hl_id] = parent
-                if parent in levels:
-                    levels[parent].has_child = True
+                if parent in by_id:
+                    parents[key] = by_id[parent]
+                    levels[by_id[parent]].has_child = True
                 else:
                     warnings.append(
                         ReadWarning("hl_parent_unknown", "HL02 names no earlier HL", position)
                     )
+            by_id[hl_id] = key
         elif current is None:
+            warnings.append(
+                ReadWarning("outside_hl", "a segment before the first HL was ignored", position)
+            )
             continue
         elif seg_id == "NM1":
             current.party = Party270(
