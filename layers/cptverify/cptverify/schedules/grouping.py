@@ -130,6 +130,8 @@ class Grouper:
         planned = self.inquiries.get(row.identity)
         created = planned is None
         if planned is None:
+            # Limitation: a visit's provider network is its first row's; a later row of the same
+            # visit naming another network does not split it.
             inquiry_id = f"{self.batch_id}-{len(self.inquiries) + 1:05d}"
             body = {k: v for k, v in row.body.items() if k != "procedures"}
             planned = PlannedInquiry(inquiry_id, row.identity, body)
