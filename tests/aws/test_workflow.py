@@ -235,3 +235,20 @@ def test_a_retried_parse_never_writes_a_result_twice(stack: AwsStack, payer: Pay
     written = store.put_result("local", "CLM-EVT-1", inquiry_id, result["line"], result)
 
     assert written is False
+
+
+def test_circuit_state_is_shared_through_the_table(stack: AwsStack) -> None:
+    from cptverify.aws.circuit import DynamoCircuitStore
+
+    # GIVEN two function instances, each with its own store object
+    one, other = DynamoCircuitStore(), DynamoCircuitStore()
+
+    # WHEN one of them records enough failures
+    one.record_failure("ACME", 2, 60, 1000.0)
+    opened = one.record_failure("ACME", 2, 60, 1000.0)
+
+    # THEN the other sees the circuit open, and a success closes it for both
+    assert opened.is_open(1001.0)
+    assert other.get("ACME").is_open(1001.0)
+    other.record_success("ACME")
+    assert one.get("ACME").failures == 0 and not one.get("ACME").is_open(1001.0)

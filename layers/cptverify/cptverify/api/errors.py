@@ -151,6 +151,8 @@ def register(app: APIGatewayRestResolver) -> None:
         return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such route")
 
 
+# Limitation: the rebuilt exception keeps the name and ids but not the original traceback, so a
+# task's stack trace in CloudWatch ends at `run_task`.
 def step_error(exc: BaseException) -> Exception:
     """The exception a state machine task re-raises: same error name, a data-free message.
 

@@ -17,6 +17,8 @@ from typing import Any
 from cptverify.aws import clients, keys
 from cptverify.payers.errors import PayerThrottled
 
+# Limitation: one lease item per payer is a hot key; under heavy contention a task gives up after
+# CONTENTION_TRIES conditional writes and raises PayerThrottled (retried by the state machine).
 CONTENTION_TRIES = 8
 
 

@@ -87,6 +87,8 @@ def view(tenant: str, inquiry_id: str) -> dict[str, Any]:
     return out
 
 
+# Limitation: `Prefer: wait` polls the table from the API function, so a waiting request holds
+# (and bills) the function for up to 25 s.
 def wait_for(
     tenant: str,
     inquiry_id: str,

@@ -22,11 +22,14 @@ LEASE_MARGIN_SECONDS = 30
 
 
 def _connector(payer_id: str) -> Any:
+    from cptverify.aws.circuit import DynamoCircuitStore
     from cptverify.payers.connector import get_connector
 
-    return get_connector(payer_id)
+    return get_connector(payer_id, circuit_store=DynamoCircuitStore())
 
 
+# Limitation: a payer-named wait is honoured at most MAX_RETRY_AFTER_WAITS times per inquiry;
+# after that the error takes the ordinary Retry budget of its branch.
 def _named_wait(exc: PayerError) -> float | None:
     """The wait the payer itself asked for (Retry-After, or AAA04 on a busy 271), if any."""
     if not isinstance(exc, PayerUnavailable | PayerBusy) or not exc.retryable:
