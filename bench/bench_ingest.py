@@ -187,6 +187,7 @@ def run_ingest(schedule: bytes, run: int, trace: bool = False) -> tuple[float, d
     from cptverify.schedules.adapters import AwsBatchPorts
 
     started: list[str] = []
+
     def count_only(self: AwsBatchPorts, tenant: str, inquiry_ids: list[str]) -> None:
         started.extend(inquiry_ids)
 

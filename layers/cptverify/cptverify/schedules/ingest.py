@@ -223,6 +223,8 @@ def ingest_schedule(
         "created_at": now,
         "expires_at": expires_at,
     }
+    # Limitation: an ingest that dies mid-file leaves its batch INGESTING; a redelivery of the
+    # same object version does not resume it (upload the file again to start a new batch).
     if not ports.claim_batch(upload, batch_item):
         summary.status = "DUPLICATE"
         logger.info("schedule already ingested", extra=summary.log_fields())
