@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from cptverify.x12.builder270 import (
     sequential_control_numbers,
 )
 from cptverify.x12.reader270 import read_270
+from cptverify_local.cli import main
 from tests.builder.conftest import load_fixture, make_inquiry
 
 CONFIG = EnvelopeConfig(sender_id="CPTVERIFY", receiver_id="ACME01")
@@ -166,3 +169,33 @@ def test_read_270_warns_about_segments_before_the_first_hl() -> None:
     x12 = _x12(load_fixture("subscriber.json")).replace("~HL*1*", "~EQ*98~HL*1*", 1)
     warnings = read_270(x12)[0].warnings
     assert "outside_hl" in {w.code for w in warnings}
+
+
+def _build_cli(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str]:
+    code = main(["build-270", str(path), "--today", "2026-12-03"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_reads_a_request_with_a_utf8_byte_order_mark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(load_fixture("subscriber.json")).encode())
+    code, out, _ = _build_cli(capsys, path)
+    assert code == 0 and out.startswith("ISA")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, '{"claim_id": ' + "1" * 5000 + "}"],
+    ids=["deeply_nested", "huge_integer"],
+)
+def test_cli_json_the_parser_cannot_hold_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "request.json"
+    path.write_text(text)
+    code, out, err = _build_cli(capsys, path)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

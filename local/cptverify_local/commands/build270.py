@@ -80,13 +80,17 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        raw = json.loads(Path(args.request).read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (as some Windows editors write) is not part of the JSON.
+        raw = json.loads(Path(args.request).read_text(encoding="utf-8-sig"))
     except OSError as exc:
         return _fail(f"{args.request}: cannot read the file ({exc.strerror or 'error'})")
     except UnicodeDecodeError:
         return _fail(f"{args.request}: the file is not UTF-8 text")
     except json.JSONDecodeError as exc:
         return _fail(f"{args.request}: not valid JSON (line {exc.lineno}, column {exc.colno})")
+    except (RecursionError, ValueError):
+        # Nesting deeper than the parser's stack, or an integer longer than Python converts.
+        return _fail(f"{args.request}: JSON nested too deeply or with a number too long")
 
     context = {"today": args.today} if args.today else None
     try:
