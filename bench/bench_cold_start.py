@@ -5,7 +5,7 @@ an X-Ray trace header, Tracer on, no X-Ray daemon listening) times importing the
 and serving one sample event from `events/`. AWS is moto served over HTTP from this process
 (the child reaches it through AWS_ENDPOINT_URL, so the child imports nothing of moto), and the
 payer is the simulator on loopback. The baseline is a fresh interpreter timing `import boto3`.
-Each figure is the median of RUNS interpreters. Goal: every handler within 4x the baseline.
+Each figure is the best of RUNS interpreters (the least disturbed by other load). Goal: every handler within 4x the baseline.
 
 Run: `python -m bench.bench_cold_start` from the project root.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -154,9 +153,7 @@ def main() -> int:
                     ),
                 }
             )
-            baseline = statistics.median(
-                _child("baseline", "-", "-", env)["ms"] for _ in range(RUNS)
-            )
+            baseline = min(_child("baseline", "-", "-", env)["ms"] for _ in range(RUNS))
             print(f"baseline import boto3: {baseline:.1f} ms")
             template = __import__("cptverify_local.harness", fromlist=["load_template"])
             resources = template.load_template()["Resources"]
@@ -168,8 +165,8 @@ def main() -> int:
                         _reopen(stack)
                     outcome = _child("handler", str(code), str(event_path), env)
                     timings.append((outcome["ms"], outcome["import_ms"]))
-                results[name] = statistics.median(t[0] for t in timings)
-                imports = statistics.median(t[1] for t in timings)
+                results[name] = min(t[0] for t in timings)
+                imports = min(t[1] for t in timings)
                 print(
                     f"{name}: {results[name]:.1f} ms, of which import {imports:.1f} ms "
                     f"({results[name] / baseline:.1f}x)"

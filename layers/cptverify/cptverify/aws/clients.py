@@ -90,6 +90,19 @@ def stepfunctions() -> Any:
     return _session().client("stepfunctions")
 
 
+def share_session_with_parameters() -> None:
+    """Let Powertools Parameters (payer registry from SSM, credentials from Secrets Manager)
+    build its clients from our session, so botocore reads its endpoint and model files once."""
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
+
+    if "ssm" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_session=_session())
+    if "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_session=_session())
+
+
 def reset() -> None:
     """Forget every cached client and the settings (tests and the local stack call this)."""
     for fn in (_session, dynamodb, table, s3, events, stepfunctions, settings):

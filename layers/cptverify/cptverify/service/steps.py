@@ -46,8 +46,13 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
     Raises `PayerTimeout`, `PayerUnavailable`, `PayerBusy`, `PayerThrottled`, `PayerRejected`
     or `ResponseInvalid` for the state machine to retry or catch.
     """
-    from cptverify.payers.registry import get_payer
+    from cptverify.payers.registry import get_payer, is_deployed
     from cptverify.x12.builder270 import EnvelopeConfig, PayerCapabilities, build_270
+
+    if is_deployed():
+        from cptverify.aws.clients import share_session_with_parameters
+
+        share_session_with_parameters()
 
     item = store.start_attempt(tenant, inquiry_id)
     if item is None:
