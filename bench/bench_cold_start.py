@@ -5,7 +5,8 @@ an X-Ray trace header, Tracer on, no X-Ray daemon listening) times importing the
 and serving one sample event from `events/`. AWS is moto served over HTTP from this process
 (the child reaches it through AWS_ENDPOINT_URL, so the child imports nothing of moto), and the
 payer is the simulator on loopback. The baseline is a fresh interpreter timing `import boto3`.
-Each figure is the best of RUNS interpreters (the least disturbed by other load). Goal: every handler within 4x the baseline.
+Each figure is the best of RUNS interpreters (the least disturbed by other load).
+Goal: every handler within 4x the baseline.
 
 Run: `python -m bench.bench_cold_start` from the project root.
 """
