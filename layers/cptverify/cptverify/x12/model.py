@@ -11,10 +11,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, NoReturn
 
 CoverageStatus = Literal["active", "inactive", "rejected", "unknown"]
 PatientRole = Literal["subscriber", "dependent"]
+
+
+class ReadOnlyEmptyList(list[Any]):
+    """An empty list that refuses every change; `NO_ITEMS` is its one instance.
+
+    The reader gives it to the list fields of a benefit row that carries no such segment (most
+    rows have no MSG, III, DTP, ...), instead of seven new empty lists per row. It equals `[]`
+    and reads like any list. A row that does carry such a segment gets its own new list (the
+    reader assigns one; it never appends to `NO_ITEMS`).
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("NO_ITEMS is shared and read-only: assign a new list to the field instead")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return []
+
+    def __deepcopy__(self, memo: dict[int, object]) -> list[Any]:
+        return []
+
+    def __reduce__(self) -> tuple[type[list[Any]], tuple[()]]:
+        return (list, ())
+
+
+NO_ITEMS: list[Any] = ReadOnlyEmptyList()
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from typing import Literal
 from cptverify.x12.aaa import make_aaa
 from cptverify.x12.errors import StructureError, X12Error
 from cptverify.x12.model import (
+    NO_ITEMS,
     Address,
     Benefit,
     Contact,
@@ -223,15 +224,24 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
         auth or None,
         net or None,
         (_procedure(proc, d.component) if proc else None),
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
+        NO_ITEMS,
+        NO_ITEMS,
+        NO_ITEMS,
+        NO_ITEMS,
+        NO_ITEMS,
+        NO_ITEMS,
+        NO_ITEMS,
         pos,
     )
+
+
+def _append(row: Benefit, name: str, value: object) -> None:
+    """Append to a list field of a row, giving the row its own list in place of `NO_ITEMS`."""
+    items = getattr(row, name)
+    if items is NO_ITEMS:
+        setattr(row, name, [value])
+    else:
+        items.append(value)
 
 
 def _delivery(seg: list[str], pos: int, warnings: list[ReadWarning]) -> Delivery:
@@ -355,7 +365,7 @@ class _Walker:
             entity = _entity(seg)
             if self.benefit is not None:
                 entity.benefit_code = self.benefit.code
-                self.benefit.related_entities.append(entity)
+                _append(self.benefit, "related_entities", entity)
             elif self.patient is not None:
                 # LS/LE with no EB before it (already warned): the entity is the patient's.
                 self.patient.coverage.related_entities.append(entity)
@@ -393,13 +403,13 @@ class _Walker:
         loop = ("2100" if self.has_nm1 else "2000") + level if level else "header"
         if self.benefit is not None and not self.in_ls:
             loop = "2110" + self.level
-            self.benefit.errors.append(make_aaa(seg, loop, pos))
+            _append(self.benefit, "errors", make_aaa(seg, loop, pos))
         elif self.in_ls:
             loop = "2120" + self.level if level else "header"
             # An LS/LE with no EB before it has no row to hold the AAA: a rejection is never
             # dropped, so it goes to the patient, or to the transaction above any patient.
             if self.benefit is not None:
-                self.benefit.errors.append(make_aaa(seg, loop, pos))
+                _append(self.benefit, "errors", make_aaa(seg, loop, pos))
             elif self.patient is not None:
                 self.patient.errors.append(make_aaa(seg, loop, pos))
             else:
@@ -471,7 +481,7 @@ class _Walker:
         if self.in_ls and self.entity is not None:
             self.entity.references.append(ref)
         elif self.benefit is not None:
-            self.benefit.references.append(ref)
+            _append(self.benefit, "references", ref)
         elif self.patient is not None:
             self.patient.references.append(ref)
             self._coverage_ref(self.patient.coverage, ref)
@@ -481,7 +491,7 @@ class _Walker:
     def dtp(self, seg: list[str], pos: int) -> None:
         value = _dtp(seg, pos, self.warnings)
         if self.benefit is not None:
-            self.benefit.dates.append(value)
+            _append(self.benefit, "dates", value)
         elif self.patient is not None:
             # Limitation: a repeated patient-level DTP qualifier keeps only the last date.
             self.patient.coverage.dates[value.qualifier] = value
@@ -489,18 +499,20 @@ class _Walker:
     def msg(self, seg: list[str], pos: int) -> None:
         text = _get(seg, 1)
         if self.benefit is not None and text is not None:
-            self.benefit.messages.append(text)
+            _append(self.benefit, "messages", text)
 
     def iii(self, seg: list[str], pos: int) -> None:
         # Limitation: III04 (free-form text some 4010 payers send) is not kept.
         if self.benefit is not None:
-            self.benefit.places_of_service.append(
-                PlaceOfService(_get(seg, 1), _get(seg, 2), _get(seg, 3))
+            _append(
+                self.benefit,
+                "places_of_service",
+                PlaceOfService(_get(seg, 1), _get(seg, 2), _get(seg, 3)),
             )
 
     def hsd(self, seg: list[str], pos: int) -> None:
         if self.benefit is not None:
-            self.benefit.delivery.append(_delivery(seg, pos, self.warnings))
+            _append(self.benefit, "delivery", _delivery(seg, pos, self.warnings))
 
     def trn(self, seg: list[str], pos: int) -> None:
         if self.patient is not None:
