@@ -196,3 +196,16 @@ def test_many_transactions_one_broken_keeps_the_others() -> None:
     ic = read_271("~".join(segments[:start] + body + segments[end + 1 :]))
     assert len(ic.transactions) == 153
     json.dumps(interchange_to_dict(ic))
+
+
+def test_cli_tables_never_pass_terminal_control_codes_from_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = [seg.replace("*PAT****", "*P\x1b]0;TITLE\x07\x1b[2J****") for seg in SUBSCRIBER_BODY]
+    path = tmp_path / "escape.x12"
+    path.write_text(make_271([*body, "MSG*X\x1b[31mRED\x9b2J"]))
+    code = main(["parse", str(path), "--cpt", "99213"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "CANARYLAST" in out

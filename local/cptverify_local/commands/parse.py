@@ -9,10 +9,11 @@ command exits 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         console = Console(markup=False, highlight=False)
         for name, ic in results:
             try:
-                show(console, name, ic, hook)
+                show(console, name, printable(ic), hook)
             except Exception as exc:  # noqa: BLE001 - one line, never a traceback
                 print(
                     f"cptverify parse: {name}: unexpected {type(exc).__name__} while showing",
@@ -97,6 +98,26 @@ def run(args: argparse.Namespace) -> int:
                 )
                 failed = True
     return 2 if failed else 0
+
+
+# C0 and C1 control characters (tab aside): a file must not drive the terminal (escape sequences).
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0)], "\ufffd")
+
+T = TypeVar("T")
+
+
+def printable(value: T) -> T:
+    """A copy of a read model with every control character of the file's text replaced."""
+    if isinstance(value, str):
+        return value.translate(_CONTROL)  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [printable(item) for item in value]  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {key: printable(item) for key, item in value.items()}  # type: ignore[return-value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: printable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def show(console: Console, name: str, ic: Interchange, hook: ProceduresFor | None) -> None:
