@@ -170,13 +170,32 @@ def _reference(seg: list[str]) -> Reference:
     return Reference(_get(seg, 1) or "", _get(seg, 2), _get(seg, 3))
 
 
+# Rows are built with `object.__new__` and one store per field, skipping the dataclass
+# `__init__` call (the largest single cost of an EB row). Every field must be stored here; a
+# test checks that a read row has each field of `Benefit` and `Procedure`.
+_new = object.__new__
+# Parsed EB13 composites per component separator (raw text -> qualifier, code, modifiers).
+_PROCEDURES: dict[str, dict[str, tuple[str, str, list[str]]]] = {}
+
+
 def _procedure(value: str, component: str) -> Procedure:
-    parts = value.split(component)
-    n = len(parts)
-    if n == 2:
-        return Procedure(parts[0], parts[1], [])
-    modifiers = [m for m in parts[2:6] if m] if n > 2 else []
-    return Procedure(parts[0], parts[1] if n > 1 else "", modifiers)
+    cache = _PROCEDURES.get(component)
+    if cache is None:
+        cache = _PROCEDURES[component] = {}
+    parts = cache.get(value)
+    if parts is None:
+        split = value.split(component)
+        n = len(split)
+        parts = (split[0], split[1] if n > 1 else "", [m for m in split[2:6] if m])
+        if len(cache) > 4096:
+            cache.clear()
+        cache[value] = parts
+    procedure: Procedure = _new(Procedure)
+    procedure.qualifier = parts[0]
+    procedure.code = parts[1]
+    modifiers = parts[2]
+    procedure.modifiers = modifiers.copy() if modifiers else NO_ITEMS
+    return procedure
 
 
 EB_WIDTH = 14
@@ -184,11 +203,12 @@ EB_WIDTH = 14
 
 def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning]) -> Benefit:
     n = len(seg)
-    if n < EB_WIDTH:
-        seg.extend(PADS[EB_WIDTH - n])
-    _, code, level, stc, ins, plan, period, amount, percent, qual, qty, auth, net, proc = seg[
-        :EB_WIDTH
-    ]
+    if n != EB_WIDTH:
+        if n < EB_WIDTH:
+            seg += PADS[EB_WIDTH - n]
+        else:
+            seg = seg[:EB_WIDTH]
+    _, code, level, stc, ins, plan, period, amount, percent, qual, qty, auth, net, proc = seg
     rep = d.repetition
     cache = _SERVICE_TYPES.get(rep)
     if cache is None:
@@ -204,35 +224,28 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
         if len(cache) > 4096:
             cache.clear()
         cache[stc] = split
-    amount_value = percent_value = None
-    if amount:
-        amount_value = _DECIMALS.get(amount) or _decimal(amount, "EB07", pos, warnings)
-    if percent:
-        percent_value = _DECIMALS.get(percent) or _decimal(percent, "EB08", pos, warnings)
-    # Positional arguments, in the field order of `Benefit`: this runs once per EB row.
-    return Benefit(
-        code,
-        level or None,
-        split.copy(),
-        ins or None,
-        plan or None,
-        period or None,
-        amount_value,
-        percent_value,
-        qual or None,
-        _decimal(qty, "EB10", pos, warnings) if qty else None,
-        auth or None,
-        net or None,
-        (_procedure(proc, d.component) if proc else None),
-        NO_ITEMS,
-        NO_ITEMS,
-        NO_ITEMS,
-        NO_ITEMS,
-        NO_ITEMS,
-        NO_ITEMS,
-        NO_ITEMS,
-        pos,
+    row: Benefit = _new(Benefit)
+    row.code = code
+    row.coverage_level = level or None
+    row.service_types = split.copy()
+    row.insurance_type = ins or None
+    row.plan_description = plan or None
+    row.time_period = period or None
+    row.amount = (
+        (_DECIMALS.get(amount) or _decimal(amount, "EB07", pos, warnings)) if amount else None
     )
+    row.percent = (
+        (_DECIMALS.get(percent) or _decimal(percent, "EB08", pos, warnings)) if percent else None
+    )
+    row.quantity_qualifier = qual or None
+    row.quantity = _decimal(qty, "EB10", pos, warnings) if qty else None
+    row.authorization_required = auth or None
+    row.in_plan_network = net or None
+    row.procedure = _procedure(proc, d.component) if proc else None
+    row.places_of_service = row.delivery = row.dates = row.references = NO_ITEMS
+    row.messages = row.related_entities = row.errors = NO_ITEMS
+    row.segment = pos
+    return row
 
 
 def _append(row: Benefit, name: str, value: object) -> None:
