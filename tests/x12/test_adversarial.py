@@ -209,3 +209,49 @@ def test_cli_tables_never_pass_terminal_control_codes_from_the_file(
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
     assert "CANARYLAST" in out
+
+
+def _three_transactions() -> str:
+    segments = make_271().split("~")
+    start = next(i for i, s in enumerate(segments) if s.startswith("ST*"))
+    end = next(i for i, s in enumerate(segments) if s.startswith("SE*"))
+    body = segments[start : end + 1] * 3
+    return "~".join(segments[:start] + body + segments[end + 1 :])
+
+
+def test_a_transaction_that_cannot_be_walked_does_not_sink_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cptverify.x12 import reader271
+
+    real = reader271._Walker.dmg
+    calls: list[int] = []
+
+    def dmg_failing_once(self: object, seg: list[str], pos: int) -> None:
+        calls.append(pos)
+        if len(calls) == 2:
+            raise IndexError(CANARY_DOB)
+        real(self, seg, pos)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reader271._Walker, "dmg", dmg_failing_once)
+    ic = read_271(_three_transactions())
+    assert len(ic.transactions) == 2
+    unreadable = [w for w in ic.warnings if w.code == "transaction_unreadable"]
+    assert [w.segment for w in unreadable] == [calls[1]]
+    for canary in CANARIES:
+        assert canary not in json.dumps(interchange_to_dict(ic)["warnings"])
+
+
+def test_when_no_transaction_can_be_walked_the_error_names_the_segment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cptverify.x12 import reader271
+    from cptverify.x12.errors import StructureError
+
+    def dmg_failing(self: object, seg: list[str], pos: int) -> None:
+        raise KeyError(CANARY_MEMBER)
+
+    monkeypatch.setattr(reader271._Walker, "dmg", dmg_failing)
+    with pytest.raises(StructureError) as caught:
+        read_271(make_271())
+    assert caught.value.segment is not None and CANARY_MEMBER not in str(caught.value)

@@ -698,6 +698,7 @@ def _read(data: bytes | str) -> Interchange:
         version=tokens.version,
         warnings=warnings,
     )
+    unreadable: StructureError | None = None
     for span in envelope.transactions:
         if span.transaction_set != "271":
             warnings.append(
@@ -710,8 +711,22 @@ def _read(data: bytes | str) -> Interchange:
             continue
         if ic.functional_id is None:
             ic.functional_id = span.functional_id
-        ic.transactions.append(_read_transaction(segs, span, tokens.delimiters, warnings))
+        try:
+            ic.transactions.append(_read_transaction(segs, span, tokens.delimiters, warnings))
+        except StructureError as exc:
+            # One transaction that cannot be walked does not sink the others (a file may hold
+            # 150 patients); it is reported where it stopped, and raised only if none was read.
+            unreadable = unreadable or exc
+            warnings.append(
+                ReadWarning(
+                    "transaction_unreadable",
+                    "a 271 transaction could not be walked and was left out",
+                    exc.segment,
+                )
+            )
     if not ic.transactions:
+        if unreadable is not None:
+            raise unreadable
         first = envelope.transactions[0].start + 1 if envelope.transactions else None
         raise StructureError("the interchange holds no 271 transaction", segment=first)
     return ic
