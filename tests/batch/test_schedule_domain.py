@@ -220,6 +220,17 @@ def test_report_lines_from_results_and_terminal_states() -> None:
     assert (done.authorization, done.estimate, done.modifiers) == ("required", "95.00", "25")
     failed = report_line(line, {"status": "FAILED", "reason": "PayerUnavailable"}, None)
     assert (failed.status, failed.reason) == ("failed", "PayerUnavailable")
+    failed = report_line(
+        line, {"status": "FAILED", "reason": {"error": "PayerBusy", "message": "busy"}}, None
+    )
+    assert failed.reason == "busy"
+    rejected = report_line(
+        line,
+        {"status": "REJECTED", "rejections": [{"code": "75", "description": "not found"}]},
+        None,
+    )
+    assert (rejected.status, rejected.reason) == ("rejected", "AAA 75 not found")
+    failed = report_line(line, {"status": "FAILED", "reason": "PayerUnavailable"}, None)
     pending = report_line(line, None, None)
     assert pending.status == "pending"
     csv_rows = read_report_csv(render_csv([done, failed]))

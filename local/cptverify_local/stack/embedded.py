@@ -84,7 +84,8 @@ class LocalStack:
             if resource.get("Type") != "AWS::Serverless::Function":
                 continue
             for event in (resource.get("Properties", {}).get("Events") or {}).values():
-                if event.get("Type") == "S3":
+                pattern = (event.get("Properties") or {}).get("Pattern") or {}
+                if event.get("Type") == "S3" or pattern.get("source") == ["aws.s3"]:
                     return str(name)
         return None
 

@@ -122,6 +122,16 @@ def _authorization(buckets: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _inquiry_reason(inquiry: dict[str, Any]) -> str:
+    """Why an inquiry has no usable answer: its AAA rejections, or its failure reason."""
+    if inquiry.get("rejections"):
+        return _rejection_reason(inquiry)
+    reason = inquiry.get("reason")
+    if isinstance(reason, dict):
+        return str(reason.get("message") or reason.get("error") or "")
+    return str(reason or "")
+
+
 def _rejection_reason(result: dict[str, Any]) -> str:
     parts = []
     for aaa in result.get("rejections") or []:
@@ -139,9 +149,9 @@ def report_line(
     """Join a batch line with its inquiry item and its per-CPT result (either may be absent)."""
     inquiry = inquiry or {}
     inquiry_status = str(inquiry.get("status") or "PENDING").upper()
-    reason = str(inquiry.get("reason") or "")
+    reason = _inquiry_reason(inquiry)
     provider_network = str(((inquiry.get("inquiry") or {}).get("provider") or {}).get("network"))
-    if result is not None and inquiry_status == "COMPLETED":
+    if result is not None and inquiry_status in ("COMPLETED", "REJECTED"):
         network = _pick_network(result, provider_network)
         buckets = _buckets(result, network)
         estimate = (result.get("estimate") or {}).get("patient_pays")
@@ -163,7 +173,7 @@ def report_line(
             out_of_pocket_remaining=_remaining(buckets, "out_of_pocket") or "",
             authorization=_authorization(buckets),
             estimate="" if estimate is None else str(estimate),
-            reason=_rejection_reason(result) if status == "rejected" else "",
+            reason=(_rejection_reason(result) or reason) if status == "rejected" else "",
         )
     return ReportLine(
         row=line.row,
