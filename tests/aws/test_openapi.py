@@ -27,6 +27,7 @@ def test_document_is_openapi_31_with_every_route() -> None:
         "/v1/claims/{claim_id}/procedures",
         "/v1/claims/{claim_id}/procedures/{cpt}",
         "/v1/responses",
+        "/v1/batches/{id}",
     }
     assert "Inquiry" in document["components"]["schemas"]
 

@@ -200,15 +200,15 @@ def bind_lambda_context(context: Any) -> None:
         200: {
             "description": "Finished within the wait",
             "content": {"application/json": {"model": InquiryView}},
-        },  # noqa: E501
+        },
         202: {
             "description": "Accepted",
             "content": {"application/json": {"model": InquiryAccepted}},
-        },  # noqa: E501
+        },
         409: {
             "description": "Idempotency-Key reused with another body",
             "content": {"application/json": {"model": ErrorBody}},
-        },  # noqa: E501
+        },
         **ERROR_RESPONSES,
     },
 )
@@ -258,11 +258,11 @@ def post_inquiry(inquiry: Inquiry) -> Response[Any]:
         200: {
             "description": "The inquiry",
             "content": {"application/json": {"model": InquiryView}},
-        },  # noqa: E501
+        },
         404: {
             "description": "No such inquiry for this tenant",
             "content": {"application/json": {"model": ErrorBody}},
-        },  # noqa: E501
+        },
         **ERROR_RESPONSES,
     },
 )
@@ -281,15 +281,15 @@ def get_inquiry(id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:
         202: {
             "description": "The new attempt",
             "content": {"application/json": {"model": InquiryAccepted}},
-        },  # noqa: E501
+        },
         404: {
             "description": "No such inquiry",
             "content": {"application/json": {"model": ErrorBody}},
-        },  # noqa: E501
+        },
         409: {
             "description": "Not REJECTED, or already resubmitted",
             "content": {"application/json": {"model": ErrorBody}},
-        },  # noqa: E501
+        },
         **ERROR_RESPONSES,
     },
 )
@@ -319,11 +319,11 @@ def resubmit_inquiry(
         200: {
             "description": "Results",
             "content": {"application/json": {"model": ClaimProcedures}},
-        },  # noqa: E501
+        },
         404: {
             "description": "No results for this claim",
             "content": {"application/json": {"model": ErrorBody}},
-        },  # noqa: E501
+        },
         **ERROR_RESPONSES,
     },
 )
@@ -340,11 +340,11 @@ def get_claim_procedures(claim_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> 
         200: {
             "description": "Results",
             "content": {"application/json": {"model": ClaimProcedures}},
-        },  # noqa: E501
+        },
         404: {
             "description": "No result for this code",
             "content": {"application/json": {"model": ErrorBody}},
-        },  # noqa: E501
+        },
         **ERROR_RESPONSES,
     },
 )
@@ -356,6 +356,27 @@ def get_claim_procedure(
 
     results = inquiries.claim_procedures(_tenant(), claim_id, cpt)
     return {"claim_id": claim_id, "procedures": results}
+
+
+@app.get(
+    "/v1/batches/<id>",
+    summary="Progress and reports of a schedule batch",
+    responses={
+        200: {"description": "Status, counts and report locations of the batch"},
+        404: {
+            "description": "No such batch for this tenant",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+        **ERROR_RESPONSES,
+    },
+)
+def get_batch(id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:  # noqa: A002
+    from cptverify.schedules.progress import batch_view
+
+    view = batch_view(_tenant(), id)
+    if view is None:
+        raise service_errors.NotFound(f"batch {id} not found")
+    return view
 
 
 @app.post(
