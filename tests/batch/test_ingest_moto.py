@@ -299,3 +299,26 @@ def test_repeat_upload_within_window_reuses_the_archive(aws: dict[str, str]) -> 
     item = store.get_inquiry(TENANT, f"{summary['batch_id']}-00001")
     assert item is not None and item["reused_from"] and item.get("payer_calls", 0) == 0
     assert keys.batch_pk(TENANT, summary["batch_id"]).startswith("TENANT#")
+
+
+def test_unreadable_files_end_done_with_an_error_report(aws: dict[str, str]) -> None:
+    handler = load_handler()
+    no_procedures = b"appointment_id,date_of_service,payer_id\r\nA1,2026-01-01,ACME01\r\n"
+    huge = schedule(row("A1"), row("A2", claim="C2")) + b'A3,"' + b"x" * 140_000 + b'"\r\n'
+
+    first = handler(aws_event(f"schedules/{TENANT}/columns.csv", no_procedures), Context())
+    second = handler(aws_event(f"schedules/{TENANT}/huge.csv", huge), Context())
+
+    missing = first["batches"][0]
+    assert (missing["inquiries"], missing["status"]) == (0, "DONE")
+    view = progress.batch_view(TENANT, missing["batch_id"])
+    assert view is not None and view["status"] == "DONE"
+    [problem] = list(csv.DictReader(io.StringIO(s3_text(view["reports"]["errors"]["key"]))))
+    assert (problem["row"], problem["column"]) == ("1", "member_id")
+    assert "required column missing" in problem["reason"]
+    stopped = second["batches"][0]
+    assert stopped["inquiries"] == 1 and stopped["bad_rows"] == 1
+    batch = progress.get_batch(TENANT, stopped["batch_id"])
+    assert batch is not None
+    errors = list(csv.DictReader(io.StringIO(s3_text(batch["error_report"]))))
+    assert errors[-1]["row"] == "4" and "not readable as CSV" in errors[-1]["reason"]

@@ -285,3 +285,15 @@ def test_shipped_sample_schedule_reads_as_documented() -> None:
     assert len(grouper.inquiries) == 23
     assert len({i.body["payer"]["id"] for i in grouper.inquiries.values()}) == 10
     assert all("NPI" not in reason for reason in [c for _, c in bad])
+
+
+def test_windows_1252_bytes_are_a_row_error_not_a_crash() -> None:
+    data = schedule(row("A1"), row("A2", claim="C2")).replace(b"CANARYFIRST", b"CANARY\xe9", 1)
+    problems = []
+    for raw in _rows(data):
+        try:
+            validate_row(raw)
+        except RowInvalid as exc:
+            problems += [(p.row, p.column, p.reason) for p in exc.problems]
+    assert (2, "patient_first_name", "not UTF-8 text") in problems
+    assert all(p[0] == 2 for p in problems)
