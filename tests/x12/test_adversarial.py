@@ -255,3 +255,27 @@ def test_when_no_transaction_can_be_walked_the_error_names_the_segment(
     with pytest.raises(StructureError) as caught:
         read_271(make_271())
     assert caught.value.segment is not None and CANARY_MEMBER not in str(caught.value)
+
+
+def test_eb_elements_after_eb13_are_warned_not_silently_dropped() -> None:
+    text = _with_rows("EB*B*IND*98*PR*X*27*10.00*****Y*HC:99213*EXTRA*MORE")
+    ic = read_271(text)
+    position = ic.transactions[0].patients[0].benefits[-1].segment
+    assert ("elements_extra", position) in {(w.code, w.segment) for w in ic.warnings}
+    assert _last_benefit(text)["amount"] == "10.00"
+
+
+def test_trailing_empty_eb_elements_are_not_warned() -> None:
+    ic = read_271(_with_rows("EB*1**30**GOLD 123 PLAN********"))
+    assert "elements_extra" not in {w.code for w in ic.warnings}
+
+
+def test_eb13_components_after_four_modifiers_are_warned() -> None:
+    text = _with_rows("EB*B*IND*98*PR*X*27*10.00*****Y*HC:99213:25:26:27:28:DESC:99215")
+    ic = read_271(text)
+    assert "components_extra" in {w.code for w in ic.warnings}
+    assert _last_benefit(text)["procedure"] == {
+        "qualifier": "HC",
+        "code": "99213",
+        "modifiers": ["25", "26", "27", "28"],
+    }

@@ -175,10 +175,10 @@ def _reference(seg: list[str]) -> Reference:
 # test checks that a read row has each field of `Benefit` and `Procedure`.
 _new = object.__new__
 # Parsed EB13 composites per component separator (raw text -> qualifier, code, modifiers).
-_PROCEDURES: dict[str, dict[str, tuple[str, str, list[str]]]] = {}
+_PROCEDURES: dict[str, dict[str, tuple[str, str, list[str], bool]]] = {}
 
 
-def _procedure(value: str, component: str) -> Procedure:
+def _procedure(value: str, component: str, pos: int, warnings: list[ReadWarning]) -> Procedure:
     cache = _PROCEDURES.get(component)
     if cache is None:
         cache = _PROCEDURES[component] = {}
@@ -186,10 +186,16 @@ def _procedure(value: str, component: str) -> Procedure:
     if parts is None:
         split = value.split(component)
         n = len(split)
-        parts = (split[0], split[1] if n > 1 else "", [m for m in split[2:6] if m])
+        # Components past the fourth modifier (C003-07/08 are not used in a 271) are dropped.
+        extra = any(split[6:])
+        parts = (split[0], split[1] if n > 1 else "", [m for m in split[2:6] if m], extra)
         if len(cache) > 4096:
             cache.clear()
         cache[value] = parts
+    if parts[3]:
+        warnings.append(
+            ReadWarning("components_extra", "EB13 components after the fourth modifier", pos)
+        )
     procedure: Procedure = _new(Procedure)
     procedure.qualifier = parts[0]
     procedure.code = parts[1]
@@ -207,6 +213,10 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
         if n < EB_WIDTH:
             seg += PADS[EB_WIDTH - n]
         else:
+            if any(seg[EB_WIDTH:]):
+                warnings.append(
+                    ReadWarning("elements_extra", "EB elements after EB13 were ignored", pos)
+                )
             seg = seg[:EB_WIDTH]
     _, code, level, stc, ins, plan, period, amount, percent, qual, qty, auth, net, proc = seg
     rep = d.repetition
@@ -241,7 +251,7 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
     row.quantity = _decimal(qty, "EB10", pos, warnings) if qty else None
     row.authorization_required = auth or None
     row.in_plan_network = net or None
-    row.procedure = _procedure(proc, d.component) if proc else None
+    row.procedure = _procedure(proc, d.component, pos, warnings) if proc else None
     row.places_of_service = row.delivery = row.dates = row.references = NO_ITEMS
     row.messages = row.related_entities = row.errors = NO_ITEMS
     row.segment = pos
