@@ -279,3 +279,10 @@ def test_eb13_components_after_four_modifiers_are_warned() -> None:
         "code": "99213",
         "modifiers": ["25", "26", "27", "28"],
     }
+
+
+def test_ls_without_le_is_warned_at_the_ls() -> None:
+    text = _with_rows("EB*1**30", "LS*2120", "NM1*P3*1*A")
+    ic = read_271(text)
+    ls_position = ic.transactions[0].patients[0].benefits[-1].segment + 1
+    assert ("le_missing", ls_position) in {(w.code, w.segment) for w in ic.warnings}

@@ -297,6 +297,7 @@ class _Walker:
         "hl_parents",
         "has_nm1",
         "hl_pos",
+        "ls_pos",
         "handlers",
     )
 
@@ -314,6 +315,7 @@ class _Walker:
         self.hl_parents: dict[str, str | None] = {}
         self.has_nm1 = True
         self.hl_pos = 0
+        self.ls_pos = 0
         self.handlers: dict[str, Callable[[list[str], int], None]] = {
             "EB": self.eb,
             "HL": self.hl,
@@ -347,7 +349,7 @@ class _Walker:
                 self.hl_pos,
             )
         if self.in_ls:
-            self.warn("le_missing", "LS without a closing LE", self.hl_pos)
+            self.warn("le_missing", "LS without a closing LE", self.ls_pos)
             self.in_ls = False
 
     def hl(self, seg: list[str], pos: int) -> None:
@@ -468,6 +470,7 @@ class _Walker:
         if self.benefit is None:
             self.warn("ls_misplaced", "LS without an EB row before it", pos)
         self.in_ls = True
+        self.ls_pos = pos
         self.entity = None
 
     def le(self, seg: list[str], pos: int) -> None:
