@@ -286,3 +286,13 @@ def test_ls_without_le_is_warned_at_the_ls() -> None:
     ic = read_271(text)
     ls_position = ic.transactions[0].patients[0].benefits[-1].segment + 1
     assert ("le_missing", ls_position) in {(w.code, w.segment) for w in ic.warnings}
+
+
+@pytest.mark.parametrize(
+    "value", ["\u0662\u0665\u0660\u0661\u0660\u0661", "\uff12\uff15\uff10\uff11\uff10\uff11"]
+)
+def test_six_digit_dates_in_other_scripts_digits_are_invalid(value: str) -> None:
+    text = _with_rows("EB*1**30", f"DTP*348*D6*{value}")
+    ic = read_271(text)
+    assert "date_invalid" in {w.code for w in ic.warnings}
+    assert _last_benefit(text)["dates"][0]["start"] is None  # type: ignore[index]

@@ -86,20 +86,37 @@ def _decimal(value: str | None, what: str, pos: int, warnings: list[ReadWarning]
     return number
 
 
+# Valid dates read so far (raw text -> date): coverage and birth dates repeat across patients.
+_DATES: dict[str, date] = {}
+
+
 def _date(value: str, pos: int, warnings: list[ReadWarning]) -> date | None:
+    cached = _DATES.get(value)
+    if cached is not None:
+        return cached
+    parsed = _parse_date(value)
+    if parsed is None:
+        warnings.append(ReadWarning("date_invalid", "a date is not a valid CCYYMMDD date", pos))
+        return None
+    if len(_DATES) > 4096:
+        _DATES.clear()
+    _DATES[value] = parsed
+    return parsed
+
+
+def _parse_date(value: str) -> date | None:
     if len(value) == 8 and value.isdigit():
         try:
             return date.fromisoformat(value)  # CCYYMMDD is ISO 8601 basic format
         except ValueError:
             pass
-    elif len(value) == 6 and value.isdigit():
+    elif len(value) == 6 and value.isascii() and value.isdigit():
         # Limitation: 4010 six-digit dates (YYMMDD) are read as 20YY when YY <= 50, else 19YY.
         year = int(value[:2])
         try:
             return date(2000 + year if year <= 50 else 1900 + year, int(value[2:4]), int(value[4:]))
         except ValueError:
             pass
-    warnings.append(ReadWarning("date_invalid", "a date is not a valid CCYYMMDD date", pos))
     return None
 
 
@@ -268,15 +285,17 @@ def _append(row: Benefit, name: str, value: object) -> None:
 
 
 def _delivery(seg: list[str], pos: int, warnings: list[ReadWarning]) -> Delivery:
+    if len(seg) < 9:
+        seg = seg + PADS[9 - len(seg)]
     return Delivery(
-        quantity_qualifier=_get(seg, 1),
-        quantity=_decimal(_get(seg, 2), "HSD02", pos, warnings),
-        unit=_get(seg, 3),
-        sample_selection_modulus=_decimal(_get(seg, 4), "HSD04", pos, warnings),
-        time_period=_get(seg, 5),
-        periods=_decimal(_get(seg, 6), "HSD06", pos, warnings),
-        frequency=_get(seg, 7),
-        pattern=_get(seg, 8),
+        seg[1] or None,
+        _decimal(seg[2], "HSD02", pos, warnings),
+        seg[3] or None,
+        _decimal(seg[4], "HSD04", pos, warnings),
+        seg[5] or None,
+        _decimal(seg[6], "HSD06", pos, warnings),
+        seg[7] or None,
+        seg[8] or None,
     )
 
 
@@ -530,10 +549,12 @@ class _Walker:
     def iii(self, seg: list[str], pos: int) -> None:
         # Limitation: III04 (free-form text some 4010 payers send) is not kept.
         if self.benefit is not None:
+            if len(seg) < 4:
+                seg = seg + PADS[4 - len(seg)]
             _append(
                 self.benefit,
                 "places_of_service",
-                PlaceOfService(_get(seg, 1), _get(seg, 2), _get(seg, 3)),
+                PlaceOfService(seg[1] or None, seg[2] or None, seg[3] or None),
             )
 
     def hsd(self, seg: list[str], pos: int) -> None:
