@@ -69,51 +69,25 @@ def moto_event(key: str, data: bytes) -> dict[str, Any]:
 
 
 def aws_event(key: str, data: bytes) -> dict[str, Any]:
-    """The notification as AWS sends it (the `sam local generate-event s3 put` shape)."""
-    s3 = boto3.client("s3")
-    put = s3.put_object(Bucket=BUCKET, Key=key, Body=data)
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-12-03T06:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "EXAMPLE"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": "R1", "x-amz-id-2": "I2"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "schedules",
-                    "bucket": {
-                        "name": BUCKET,
-                        "ownerIdentity": {"principalId": "EXAMPLE"},
-                        "arn": f"arn:aws:s3:::{BUCKET}",
-                    },
-                    "object": {
-                        "key": key.replace(" ", "+"),
-                        "size": len(data),
-                        "eTag": put["ETag"].strip('"'),
-                        "sequencer": "0A1B2C3D4E5F678901",
-                    },
-                },
-            }
-        ]
-    }
+    """The notification as AWS sends it (`events/schedule_ingest/s3_put.json`) for `key`."""
+    put = boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data)
+    event = json.loads((ROOT / "events" / "schedule_ingest" / "s3_put.json").read_text())
+    record = event["Records"][0]["s3"]
+    record["bucket"]["name"] = BUCKET
+    record["object"].update(key=key.replace(" ", "+"), eTag=put["ETag"].strip('"'), size=len(data))
+    record["object"]["versionId"] = put.get("VersionId") or key
+    return dict(event)
 
 
 def bridge_event(key: str, data: bytes) -> dict[str, Any]:
+    """S3's EventBridge `Object Created` (`events/schedule_ingest/...object_created.json`)."""
     put = boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data)
-    return {
-        "version": "0",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "detail": {
-            "bucket": {"name": BUCKET},
-            "object": {"key": key, "etag": put["ETag"].strip('"'), "sequencer": "0B"},
-        },
-    }
+    path = ROOT / "events" / "schedule_ingest" / "eventbridge_object_created.json"
+    event = json.loads(path.read_text())
+    event["detail"]["bucket"]["name"] = BUCKET
+    event["detail"]["object"].update(key=key, etag=put["ETag"].strip('"'), size=len(data))
+    event["detail"]["object"]["version-id"] = put.get("VersionId") or key
+    return dict(event)
 
 
 def executions() -> list[dict[str, Any]]:
