@@ -149,6 +149,9 @@ class AwsBatchPorts:
         """Resolve a fresh inquiry from the archived 271 of an earlier one: no payer call."""
         from cptverify.service import steps
 
+        # Limitation: every procedure is resolved from the earlier inquiry's first 271 (a split
+        # exchange's later parts are not consulted), and the stored per-CPT results say
+        # payer_calls 1 (the reused exchange) while the inquiry item records no call.
         item = store.get_inquiry(tenant, inquiry_id) or {}
         count = len(item.get("procedures") or [])
         response = {"key": answer.response_key, "procedure_indexes": list(range(count))}
