@@ -38,6 +38,8 @@ def acquire(
 
     lease_id = uuid.uuid4().hex
     table = clients.table()
+    if _take_fast(payer_id, lease_id, limit, ttl_seconds, clock()):
+        return lease_id
     for _ in range(CONTENTION_TRIES):
         now = clock()
         item = table.get_item(Key=_key(payer_id), ConsistentRead=True).get("Item") or {}
@@ -65,6 +67,32 @@ def acquire(
             raise
         return lease_id
     raise PayerThrottled("pacing lease contended", payer_id=payer_id, code="lease_contention")
+
+
+def _take_fast(payer_id: str, lease_id: str, limit: int, ttl_seconds: float, now: float) -> bool:
+    """One conditional write when the item holds fewer than `limit` leases, expired or not.
+
+    False sends the caller to the slow path, which reads the item and drops expired leases.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        clients.table().update_item(
+            Key=_key(payer_id),
+            UpdateExpression="SET holders.#lease = :expiry ADD version :one",
+            ConditionExpression="attribute_exists(holders) AND size(holders) < :limit",
+            ExpressionAttributeNames={"#lease": lease_id},
+            ExpressionAttributeValues={
+                ":expiry": int(now + ttl_seconds) + 1,
+                ":one": 1,
+                ":limit": limit,
+            },
+        )
+    except ClientError as exc:
+        if clients.is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 def release(payer_id: str, lease_id: str) -> None:
