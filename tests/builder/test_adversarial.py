@@ -199,3 +199,37 @@ def test_cli_json_the_parser_cannot_hold_is_one_line(
     code, out, err = _build_cli(capsys, path)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("subscriber.last_name", "\u738b", "subscriber.last_name"),
+        (
+            "subscriber.last_name",
+            "\u03a0\u03b1\u03c0\u03b1\u03b4\u03cc\u03c0\u03bf\u03c5\u03bb\u03bf\u03c2",
+            "subscriber.last_name",
+        ),
+        ("payer.name", "\u533b\u7642\u4fdd\u967a", "payer.name"),
+        ("provider.organization_name", "\u8bca\u6240", "provider.organization_name"),
+    ],
+)
+def test_names_with_nothing_x12_can_carry_are_refused_by_field(
+    path: str, value: str, field: str
+) -> None:
+    errors = _fields(_changed(path, value))
+    assert field in errors
+    assert value not in errors[field]
+
+
+def test_person_provider_and_dependent_last_names_are_checked_too() -> None:
+    data = _changed("provider", {"npi": "1234567893", "first_name": "A", "last_name": "\u738b"})
+    assert "provider.last_name" in _fields(data)
+    data = load_fixture("dependent.json")
+    data["dependent"]["last_name"] = "\u738b"
+    assert "dependent.last_name" in _fields(data)
+
+
+def test_a_first_name_without_latin_letters_is_still_accepted() -> None:
+    x12 = _x12(_changed("subscriber.first_name", "\u79c0\u82f1"))
+    assert read_270(x12)[0].subscriber is not None

@@ -328,11 +328,13 @@ def test_payer_limit_is_checked() -> None:
 
 
 def test_name_without_x12_characters_is_a_named_error() -> None:
-    data = load_fixture("subscriber.json")
-    data["subscriber"]["last_name"] = "山田"
+    # Validation refuses such a name by field; the builder still guards an unvalidated copy.
+    inquiry = make_inquiry(load_fixture("subscriber.json"))
+    subscriber = inquiry.subscriber.model_copy(update={"last_name": "山田"})
+    unchecked = inquiry.model_copy(update={"subscriber": subscriber})
 
     with pytest.raises(BuildError) as caught:
-        build(make_inquiry(data))
+        build(unchecked)
 
     assert "subscriber.last_name" in str(caught.value)
     assert "山田" not in str(caught.value)

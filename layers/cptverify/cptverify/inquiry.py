@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from cptverify.x12.names import clean_text, normalize_last_name
+
 Network = Literal["in", "out", "unknown"]
 Gender = Literal["M", "F", "U"]
 Qualifier = Literal["HC", "AD"]
@@ -149,12 +151,25 @@ def _person_name(value: Any) -> Any:
     return value
 
 
+def _last_name(value: Any) -> Any:
+    value = _person_name(value)
+    # The 270 carries ASCII: a name with no letter that has a Latin base is refused here, by
+    # field, rather than accepted and then failing when the 270 is built.
+    if isinstance(value, str) and value and not normalize_last_name(value):
+        raise _rule("name_not_sendable", "must contain at least one letter of the Latin alphabet")
+    return value
+
+
 def _organization_name(value: Any) -> Any:
     value = _nfc(_stripped(value))
     if isinstance(value, str) and value and not ORGANIZATION_NAME_RE.match(value):
         raise _rule(
             "name_characters",
             "must contain letters, digits, spaces and the punctuation & ' - . , / # ( ) only",
+        )
+    if isinstance(value, str) and value and not clean_text(value):
+        raise _rule(
+            "name_not_sendable", "must contain at least one Latin letter or digit (X12 is ASCII)"
         )
     return value
 
@@ -193,6 +208,7 @@ def _npi(value: Any) -> Any:
 
 
 PersonName = Annotated[str, BeforeValidator(_person_name)]
+LastName = Annotated[str, BeforeValidator(_last_name)]
 IsoDate = Annotated[date, BeforeValidator(_strict_date)]
 
 
@@ -221,7 +237,7 @@ class Provider(_Model):
         | None
     ) = None
     first_name: Annotated[PersonName, Field(min_length=1, max_length=35)] | None = None
-    last_name: Annotated[PersonName, Field(min_length=1, max_length=60)] | None = None
+    last_name: Annotated[LastName, Field(min_length=1, max_length=60)] | None = None
     network: Network = "unknown"
 
     @model_validator(mode="after")
@@ -249,7 +265,7 @@ class Subscriber(_Model):
 
     member_id: Annotated[str, BeforeValidator(_identifier), Field(min_length=2, max_length=80)]
     first_name: Annotated[PersonName, Field(min_length=1, max_length=35)]
-    last_name: Annotated[PersonName, Field(min_length=1, max_length=60)]
+    last_name: Annotated[LastName, Field(min_length=1, max_length=60)]
     birth_date: IsoDate | None = None
     gender: Annotated[Gender, BeforeValidator(_upper)] | None = None
 
@@ -265,7 +281,7 @@ class Dependent(_Model):
     """A patient covered through the subscriber (spouse 01, child 19, other adult 34)."""
 
     first_name: Annotated[PersonName, Field(min_length=1, max_length=35)]
-    last_name: Annotated[PersonName, Field(min_length=1, max_length=60)]
+    last_name: Annotated[LastName, Field(min_length=1, max_length=60)]
     birth_date: IsoDate
     gender: Annotated[Gender, BeforeValidator(_upper)] | None = None
     relationship_code: RelationshipCode
