@@ -195,10 +195,13 @@ _new = object.__new__
 _PROCEDURES: dict[str, dict[str, tuple[str, str, list[str], bool]]] = {}
 
 
-def _procedure(value: str, component: str, pos: int, warnings: list[ReadWarning]) -> Procedure:
-    cache = _PROCEDURES.get(component)
-    if cache is None:
-        cache = _PROCEDURES[component] = {}
+def _procedure(
+    value: str,
+    component: str,
+    cache: dict[str, tuple[str, str, list[str], bool]],
+    pos: int,
+    warnings: list[ReadWarning],
+) -> Procedure:
     parts = cache.get(value)
     if parts is None:
         split = value.split(component)
@@ -224,7 +227,8 @@ def _procedure(value: str, component: str, pos: int, warnings: list[ReadWarning]
 EB_WIDTH = 14
 
 
-def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning]) -> Benefit:
+def _benefit(seg: list[str], walker: _Walker, pos: int) -> Benefit:
+    warnings = walker.warnings
     n = len(seg)
     if n != EB_WIDTH:
         if n < EB_WIDTH:
@@ -236,16 +240,13 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
                 )
             seg = seg[:EB_WIDTH]
     _, code, level, stc, ins, plan, period, amount, percent, qual, qty, auth, net, proc = seg
-    rep = d.repetition
-    cache = _SERVICE_TYPES.get(rep)
-    if cache is None:
-        cache = _SERVICE_TYPES[rep] = {}
+    cache = walker.service_types
     split = cache.get(stc)
     if split is None:
         if not stc:
             split = []
-        elif rep is not None and rep in stc:
-            split = [part for part in stc.split(rep) if part]
+        elif walker.repetition is not None and walker.repetition in stc:
+            split = [part for part in stc.split(walker.repetition) if part]
         else:
             split = [stc]
         if len(cache) > 4096:
@@ -268,7 +269,9 @@ def _benefit(seg: list[str], d: Delimiters, pos: int, warnings: list[ReadWarning
     row.quantity = _decimal(qty, "EB10", pos, warnings) if qty else None
     row.authorization_required = auth or None
     row.in_plan_network = net or None
-    row.procedure = _procedure(proc, d.component, pos, warnings) if proc else None
+    row.procedure = (
+        _procedure(proc, walker.component, walker.procedures, pos, warnings) if proc else None
+    )
     row.places_of_service = row.delivery = row.dates = row.references = NO_ITEMS
     row.messages = row.related_entities = row.errors = NO_ITEMS
     row.segment = pos
@@ -318,6 +321,10 @@ class _Walker:
         "hl_pos",
         "ls_pos",
         "handlers",
+        "repetition",
+        "component",
+        "service_types",
+        "procedures",
     )
 
     def __init__(self, d: Delimiters, warnings: list[ReadWarning], txn: Transaction271):
@@ -335,6 +342,11 @@ class _Walker:
         self.has_nm1 = True
         self.hl_pos = 0
         self.ls_pos = 0
+        # Parse caches for this file's separators, looked up once per transaction, not per row.
+        self.repetition = d.repetition
+        self.component = d.component
+        self.service_types = _SERVICE_TYPES.setdefault(d.repetition, {})
+        self.procedures = _PROCEDURES.setdefault(d.component, {})
         self.handlers: dict[str, Callable[[list[str], int], None]] = {
             "EB": self.eb,
             "HL": self.hl,
@@ -478,7 +490,7 @@ class _Walker:
         if self.in_ls:
             self.warn("le_missing", "EB inside LS/LE; the 2120 loop was closed", pos)
             self.in_ls = False
-        benefit = _benefit(seg, self.d, pos, self.warnings)
+        benefit = _benefit(seg, self, pos)
         self.patient.benefits.append(benefit)
         self.benefit = benefit
         self.entity = None
@@ -664,7 +676,7 @@ def _read_transaction(
         for pos, seg in enumerate(segs[span.start + 1 : span.end], span.start + 2):
             if seg[0] == "EB" and walker.patient is not None and not walker.in_ls:
                 # The common case inline (most segments of a 271 are EB rows).
-                benefit = _benefit(seg, d, pos, warnings)
+                benefit = _benefit(seg, walker, pos)
                 walker.patient.benefits.append(benefit)
                 walker.benefit = benefit
                 walker.entity = None
