@@ -129,6 +129,8 @@ def resubmit(tenant: str, inquiry_id: str, corrections: dict[str, Any]) -> dict[
             data[part] = {**data[part], **fields}
     corrected = Inquiry.model_validate(data)
     new_id = new_inquiry_id()
+    # Limitation: the link is written before the new inquiry; if storing or starting it then
+    # fails, the old inquiry names an id that does not exist and cannot be resubmitted again.
     if not store.link_resubmission(tenant, inquiry_id, new_id):
         raise Conflict(f"inquiry {inquiry_id} was already resubmitted")
     mode = item.get("mode", "realtime")
