@@ -296,3 +296,13 @@ def test_six_digit_dates_in_other_scripts_digits_are_invalid(value: str) -> None
     ic = read_271(text)
     assert "date_invalid" in {w.code for w in ic.warnings}
     assert _last_benefit(text)["dates"][0]["start"] is None  # type: ignore[index]
+
+
+def test_two_interchanges_in_one_file_are_both_read_and_counted_apart() -> None:
+    second = make_271().replace(CANARY_LAST, "SECONDPAT")
+    ic = read_271(make_271() + "\n" + second)
+    names = [p.last_name for t in ic.transactions for p in t.patients]
+    assert names == [CANARY_LAST, "SECONDPAT"]
+    codes = {w.code for w in ic.warnings}
+    assert "isa_repeated" in codes
+    assert not codes & {"iea_count", "iea_control_number", "iea_missing", "ge_missing"}

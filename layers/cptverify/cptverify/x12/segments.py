@@ -334,7 +334,21 @@ def walk_envelope(tokens: Tokens) -> Envelope:
                 ReadWarning("ta1_present", "interchange acknowledgment (TA1) present", pos)
             )
         elif seg_id == "ISA":
+            # A second interchange in the same file (same delimiters): its transactions are read
+            # too, and its GS count and ISA13 are checked against its own IEA.
             warnings.append(ReadWarning("isa_repeated", "a second ISA inside the interchange", pos))
+            if st is not None:
+                warnings.append(ReadWarning("se_missing", "transaction closed by ISA", pos))
+                spans.append(_span(st, st_index, index, gs))
+                st = None
+            if gs is not None:
+                warnings.append(ReadWarning("ge_missing", "group closed by ISA", gs_pos))
+                gs = None
+            if not iea_seen:
+                warnings.append(ReadWarning("iea_missing", "interchange closed by ISA", pos))
+            isa = seg
+            gs_count = 0
+            iea_seen = False
     end = len(segs)
     if st is not None:
         warnings.append(ReadWarning("se_missing", "transaction not closed by SE", end))
