@@ -35,7 +35,7 @@ def normalize_last_name(value: str) -> str:
     characters, so `VAN DYKE` becomes `VANDYKE`.
     """
     # Limitation: letters with no ASCII base (other scripts) are dropped; a name written only
-    # in such letters normalises to "" and the builder refuses it.
+    # in such letters normalises to "", which inquiry validation refuses by field.
     tokens = _TOKEN_RE.findall(to_ascii_upper(value))
     while len(tokens) > 1 and tokens[-1] in NAME_SUFFIXES:
         tokens.pop()

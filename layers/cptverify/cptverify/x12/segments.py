@@ -336,6 +336,8 @@ def walk_envelope(tokens: Tokens) -> Envelope:
         elif seg_id == "ISA":
             # A second interchange in the same file (same delimiters): its transactions are read
             # too, and its GS count and ISA13 are checked against its own IEA.
+            # Limitation: a second interchange with other delimiters than the first is not
+            # split by its own ISA; its segments surface as segment_id_invalid warnings.
             warnings.append(ReadWarning("isa_repeated", "a second ISA inside the interchange", pos))
             if st is not None:
                 warnings.append(ReadWarning("se_missing", "transaction closed by ISA", pos))
