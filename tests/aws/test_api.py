@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+import pytest
 
 from cptverify_local.harness import AwsStack
 from tests.aws.conftest import PayerScript, api_event, execution_of, inquiry_body
@@ -213,3 +216,22 @@ def test_post_response_bad_cpt_names_the_query_field(stack: AwsStack) -> None:
 
     assert status == 422
     assert body["fields"][0]["field"].startswith("query.cpt")
+
+
+def test_every_access_is_audited_without_data(
+    stack: AwsStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cptverify-audit")
+    bad = inquiry_body()
+    bad["subscriber"]["member_id"] = "CANARY MEMBER!"
+
+    post_inquiry(stack, bad)
+    call(stack, api_event("get_inquiry.json", api_key_id=None))
+
+    records = [r for r in caplog.records if getattr(r, "audit", False)]
+    assert [(r.route, r.status, r.tenant) for r in records] == [  # type: ignore[attr-defined]
+        ("/v1/inquiries", 422, "local"),
+        ("/v1/inquiries/{id}", 401, None),
+    ]
+    assert records[1].ids == {"id": "20261203T090000-0123456789ab"}  # type: ignore[attr-defined]
+    assert "CANARY" not in json.dumps([r.__dict__ for r in records], default=str)

@@ -33,6 +33,7 @@ def test_success_records_results_and_announces(stack: AwsStack, payer: PayerScri
     item = store.get_inquiry("local", inquiry_id)
     assert item is not None and item["status"] == "COMPLETED"
     assert item["attempts"] == 1 and item["payer_calls"] == 1
+    assert item["gsi1pk"] == "STATUS#COMPLETED" and item["gsi1sk"].endswith(inquiry_id)
     results = store.claim_results("local", "CLM-EVT-1")
     assert [(r["code"], r["line"]) for r in results] == [("97110", 2), ("99213", 1)]
     assert payer.calls == 1
@@ -252,3 +253,15 @@ def test_circuit_state_is_shared_through_the_table(stack: AwsStack) -> None:
     assert other.get("ACME").is_open(1001.0)
     other.record_success("ACME")
     assert one.get("ACME").failures == 0 and not one.get("ACME").is_open(1001.0)
+
+
+def test_task_errors_keep_the_name_and_drop_the_data() -> None:
+    from cptverify.api.errors import step_error
+    from cptverify.payers.errors import PayerTimeout
+
+    raised = step_error(ValueError("member CANARYMEMBER123 born 19010203"))
+    payer = step_error(PayerTimeout("no answer", payer_id="ACME", code="timeout"))
+
+    assert type(raised).__name__ == "ValueError" and str(raised) == "ValueError"
+    assert type(payer).__name__ == "PayerTimeout"
+    assert str(payer) == "PayerTimeout, payer ACME, code timeout"
