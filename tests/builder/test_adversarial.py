@@ -233,3 +233,12 @@ def test_person_provider_and_dependent_last_names_are_checked_too() -> None:
 def test_a_first_name_without_latin_letters_is_still_accepted() -> None:
     x12 = _x12(_changed("subscriber.first_name", "\u79c0\u82f1"))
     assert read_270(x12)[0].subscriber is not None
+
+
+def test_read_270_reads_a_long_chain_of_levels_in_linear_time() -> None:
+    x12 = _x12(load_fixture("subscriber.json"))
+    chain = "".join(f"~HL*{i}*{i - 1}*23*1~NM1*03*1*DEP{i}~EQ*30" for i in range(4, 20_004))
+    first_se = x12.index("~SE*")
+    requests = read_270(x12[:first_se] + chain + x12[first_se:])
+    assert len(requests) == 20_001
+    assert requests[-1].subscriber is not None and requests[-1].payer is not None

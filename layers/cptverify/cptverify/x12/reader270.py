@@ -284,16 +284,29 @@ def _requests(
     reference: str | None,
     warnings: list[ReadWarning],
 ) -> list[Request270]:
+    # Nearest level with a code at or above a node, remembered for every node on the way up, so
+    # a long chain of levels costs linear time, not quadratic. Parents always come earlier in
+    # the file (HL02 is resolved when read), so the walk cannot loop.
+    nearest: dict[tuple[str, str], _Level | None] = {}
+
     def ancestor(hl_id: str, code: str) -> _Level | None:
-        seen: set[str] = set()
+        path: list[str] = []
         node = parents.get(hl_id)
-        while node is not None and node not in seen:
-            seen.add(node)
+        found: _Level | None = None
+        while node is not None and len(path) <= len(levels):
+            key = (node, code)
+            if key in nearest:
+                found = nearest[key]
+                break
             level = levels.get(node)
             if level is not None and level.code == code:
-                return level
+                found = level
+                break
+            path.append(node)
             node = parents.get(node)
-        return None
+        for passed in path:
+            nearest[(passed, code)] = found
+        return found
 
     out: list[Request270] = []
     for hl_id in order:
