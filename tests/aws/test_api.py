@@ -235,3 +235,22 @@ def test_every_access_is_audited_without_data(
     ]
     assert records[1].ids == {"id": "20261203T090000-0123456789ab"}  # type: ignore[attr-defined]
     assert "CANARY" not in json.dumps([r.__dict__ for r in records], default=str)
+
+
+def test_wait_gives_up_at_the_deadline(stack: AwsStack) -> None:
+    from cptverify.aws import store
+    from cptverify.service import inquiries
+
+    # GIVEN an inquiry nothing is working on
+    store.put_inquiry(
+        {"tenant": "local", "inquiry_id": "idle-1", "claim_id": "C-1", "payer_id": "ACME"}
+    )
+    now = [0.0]
+
+    # WHEN a caller waits 3 s (on a fake clock)
+    current = inquiries.wait_for(
+        "local", "idle-1", 3, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0]
+    )
+
+    # THEN it gets the inquiry as it stands once the time is up
+    assert current["status"] == "PENDING" and 3.0 <= now[0] < 3.5
