@@ -306,3 +306,21 @@ def test_two_interchanges_in_one_file_are_both_read_and_counted_apart() -> None:
     codes = {w.code for w in ic.warnings}
     assert "isa_repeated" in codes
     assert not codes & {"iea_count", "iea_control_number", "iea_missing", "ge_missing"}
+
+
+@pytest.mark.parametrize("segment", ["AAA", "AAA*Y", "AAA*N**"])
+def test_aaa_without_a_reason_is_kept_as_a_rejection_and_warned(segment: str) -> None:
+    body = list(SUBSCRIBER_BODY)
+    position = next(i for i, seg in enumerate(body) if seg.startswith("NM1*IL")) + 1
+    body.insert(position, segment)
+    ic = read_271(make_271(body))
+    patient = ic.transactions[0].patients[0]
+    assert patient.coverage_status == "rejected"
+    assert patient.errors[0].code is None
+    assert "element_missing" in {w.code for w in ic.warnings}
+
+
+def test_eb_without_eb01_is_warned() -> None:
+    ic = read_271(_with_rows("EB**IND*30"))
+    position = ic.transactions[0].patients[0].benefits[-1].segment
+    assert ("element_missing", position) in {(w.code, w.segment) for w in ic.warnings}

@@ -254,6 +254,8 @@ def _benefit(seg: list[str], walker: _Walker, pos: int) -> Benefit:
         cache[stc] = split
     row: Benefit = _new(Benefit)
     row.code = code
+    if not code:
+        warnings.append(ReadWarning("element_missing", "EB01 (the benefit code) is empty", pos))
     row.coverage_level = level or None
     row.service_types = split.copy()
     row.insurance_type = ins or None
@@ -455,6 +457,9 @@ class _Walker:
             p.member_id = entity.id
 
     def aaa(self, seg: list[str], pos: int) -> None:
+        if _get(seg, 3) is None:
+            # Kept as a rejection (the payer flagged the request), but without a reason code.
+            self.warn("element_missing", "AAA03 (the reject reason) is empty", pos)
         level = self.level
         loop = ("2100" if self.has_nm1 else "2000") + level if level else "header"
         if self.benefit is not None and not self.in_ls:
