@@ -63,7 +63,14 @@ def test_hsd_numbers_outside_the_x12_decimal_form_are_null(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("-5", "-5.00"), ("10", "10.00"), (".5", "0.50"), ("1" + "0" * 17, None)],
+    [
+        ("-5", "-5.00"),
+        ("-0", "0.00"),
+        ("-.00", "0.00"),
+        ("10", "10.00"),
+        (".5", "0.50"),
+        ("1" + "0" * 17, None),
+    ],
 )
 def test_valid_x12_decimals_still_read(value: str, shown: str | None) -> None:
     amount = _last_benefit(_with_rows(f"EB*C*IND*30**X*29*{value}*****Y"))["amount"]

@@ -80,6 +80,8 @@ def _decimal(value: str | None, what: str, pos: int, warnings: list[ReadWarning]
     except InvalidOperation:
         warnings.append(ReadWarning("number_invalid", f"{what} is not a number", pos))
         return None
+    if number.is_zero() and number.is_signed():
+        number = number.copy_abs()  # "-0" and "-.00" are zero, shown as "0.00"
     if len(_DECIMALS) > 4096:
         _DECIMALS.clear()
     _DECIMALS[value] = number
