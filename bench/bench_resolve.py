@@ -3,8 +3,8 @@
 The 100-subscriber synthetic 271 (`../shared/bench/271-synthetic-100-subscribers.x12`, or the same
 shape generated here when that folder is absent) is read alone, and read then resolved for
 99213, 97110 and 70551 for every patient, alternately in one run; the figure is the ratio of the
-medians. Each call is timed as `timeit` times (collector run before, paused during). Goal:
-resolution adds at most 50% to the read.
+medians. Each call is timed as `timeit` times (collector run before, paused during, in both
+arms; see `timed`). Goal: resolution adds at most 50% to the read.
 """
 
 from __future__ import annotations
@@ -69,9 +69,12 @@ def read_and_resolve(data: bytes) -> None:
 
 
 def timed(fn: Callable[[bytes], None], data: bytes) -> float:
-    """One call's seconds, timed as `timeit` does: the cycle collector is run before the call
-    and paused during it, so neither side pays for garbage the other left behind (the reader
-    pauses the collector while it reads, leaving its young objects for the next collection)."""
+    """One call's seconds, timed as `timeit` does: a full collection before the call, the
+    cycle collector paused during it, in both arms alike. Neither arm then pays for garbage
+    the previous round left, and the resolving arm does not pay for the first young-generation
+    pass over the interchange the read has just built (read_271 pauses the collector while it
+    reads, so its objects are all still young when it returns); resolution builds no cycles
+    and, since it no longer pauses the collector itself, is timed the way it runs."""
     gc.collect()
     gc.disable()
     try:

@@ -9,7 +9,7 @@ figure is given and `missing` says which.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, TypeVar
 
@@ -17,6 +17,8 @@ from cptverify.benefits.result import Accumulator, Estimate, NetworkBenefits, fo
 
 if TYPE_CHECKING:
     from cptverify.benefits.result import ProcedureResult
+
+Networks = Mapping[str, NetworkBenefits | None]
 
 T = TypeVar("T")
 _CENT = Decimal("0.01")
@@ -44,10 +46,10 @@ def _bucket_order(network: str) -> list[str]:
 
 
 def _first(
-    result: ProcedureResult, order: list[str], get: Callable[[NetworkBenefits], T | None]
+    networks: Networks, order: list[str], get: Callable[[NetworkBenefits], T | None]
 ) -> tuple[T | None, str | None]:
     for name in order:
-        bucket = result.networks.get(name)
+        bucket = networks.get(name)
         if bucket is None:
             continue
         value = get(bucket)
@@ -70,7 +72,7 @@ def _where(bucket: str) -> str:
 
 
 def _remaining(
-    result: ProcedureResult,
+    networks: Networks,
     order: list[str],
     what: str,
     individual: Callable[[NetworkBenefits], Accumulator | None],
@@ -89,7 +91,7 @@ def _remaining(
                 return acc
             return None
 
-        acc, bucket = _first(result, order, usable)
+        acc, bucket = _first(networks, order, usable)
         if acc is None or bucket is None:
             continue
         if acc.remaining is not None:
@@ -114,13 +116,18 @@ def _remaining(
 
 def estimate_patient_share(result: ProcedureResult, allowed: Decimal, network: str) -> Estimate:
     """Estimate what the patient pays of `allowed` in `network` (`in`, `out` or `unknown`)."""
+    return estimate_share(result.status, result.networks, allowed, network)
+
+
+def estimate_share(status: str, networks: Networks, allowed: Decimal, network: str) -> Estimate:
+    """The estimate from a procedure's decided status and network buckets (see the module)."""
     estimate = Estimate(allowed_amount=allowed, network=network, patient_pays=None, plan_pays=None)
     assumptions, missing = estimate.assumptions, estimate.missing
 
-    if result.status in ("rejected", "inactive", "unknown"):
-        missing.append(f"coverage (the status is {result.status})")
+    if status in ("rejected", "inactive", "unknown"):
+        missing.append(f"coverage (the status is {status})")
         return estimate
-    if result.status == "not_covered":
+    if status == "not_covered":
         estimate.patient_pays, estimate.plan_pays = _cents(allowed), _cents(_ZERO)
         assumptions.append(
             "the payer says this service is not covered, so the patient pays "
@@ -136,7 +143,7 @@ def estimate_patient_share(result: ProcedureResult, allowed: Decimal, network: s
         )
 
     deductible = _remaining(
-        result,
+        networks,
         order,
         "deductible",
         lambda b: b.deductible_individual,
@@ -147,10 +154,10 @@ def estimate_patient_share(result: ProcedureResult, allowed: Decimal, network: s
         missing.append("deductible remaining")
 
     copays, copay_bucket = _first(
-        result, order, lambda b: [c for c in b.copay if c.amount is not None]
+        networks, order, lambda b: [c for c in b.copay if c.amount is not None]
     )
     coins, coins_bucket = _first(
-        result, order, lambda b: [c for c in b.coinsurance if c.percent is not None]
+        networks, order, lambda b: [c for c in b.coinsurance if c.percent is not None]
     )
     copay: Decimal | None = None
     if copays and copay_bucket:
@@ -189,7 +196,7 @@ def estimate_patient_share(result: ProcedureResult, allowed: Decimal, network: s
         missing.append("copay or coinsurance")
 
     out_of_pocket = _remaining(
-        result,
+        networks,
         order,
         "out-of-pocket",
         lambda b: b.out_of_pocket_individual,

@@ -6,18 +6,21 @@ coinsurance, deductible, out-of-pocket, limits, authorization, non-coverage) is 
 own and per network bucket: the rows whose EB13 is this procedure, else the rows for its
 crosswalked service types, else the plan-level rows (service type 30 or none). Every value keeps
 its source level. See docs/resolution.md for the rules in full.
+
+A patient's rows are grouped once per call, and what one level says (its rows per network and
+kind, the values built from them, their notes) is worked out once and shared by every requested
+procedure that uses the same rows; results therefore share immutable parts.
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-from cptverify.benefits.estimate import estimate_patient_share
+from cptverify.benefits.estimate import estimate_share
 from cptverify.benefits.result import (
     NETWORK_NAMES,
     Accumulator,
@@ -58,13 +61,6 @@ _KINDS: dict[tuple[str | None, bool], tuple[str, ...]] = {
     for kind in (None, *set(_KIND_OF_EB01.values()))
     for auth in (False, True)
 }
-_BUCKET_FIELD = {
-    "copay": "copay",
-    "coinsurance": "coinsurance",
-    "limit": "limits",
-    "authorization": "authorization",
-}
-_KIND_LABEL = {"deductible": "deductible", "out_of_pocket": "out-of-pocket"}
 # EB02 values for one person; every other coverage level (FAM, ESP, ECH, ...) counts as family.
 _INDIVIDUAL_LEVELS = frozenset({None, "", "IND", "EMP"})
 _TOTAL_PERIODS = ("23", "22", "25", None, "32")
@@ -72,7 +68,12 @@ _REMAINING_PERIODS = ("29", "33")
 _MET_PERIOD = "24"
 _USED_PERIODS = frozenset((*_TOTAL_PERIODS, *_REMAINING_PERIODS, _MET_PERIOD))
 _SENTINEL_FLOOR = Decimal("99999")
+_NEGATIVE_FLOOR = -_SENTINEL_FLOOR
 _SENTINEL_CENTS: tuple[set[str], ...] = (set(), {"9"}, {"0"})
+_NO_SERVICE_TYPE_NOTE = (
+    "no specific service type is known for this code; only procedure-level and "
+    "plan-level rows were used"
+)
 
 
 def is_sentinel(amount: Decimal) -> bool:
@@ -100,122 +101,382 @@ class ProcedureRequest:
     service_types: tuple[str, ...] | None = None
 
 
-# A prepared row: (position, benefit, kinds it speaks for, its EB01 kind, network bucket).
-_Row = tuple[int, Benefit, tuple[str, ...], str | None, NetworkName]
+# Where a kind's value goes among a bucket's slots: the fields of `NetworkBenefits`, except that
+# the messages of coverage rows are kept per kind (1-5, D, I) until the bucket is assembled.
+_SLOT_OF_KIND = {
+    "copay": 0,
+    "coinsurance": 1,
+    "deductible": 2,  # and 3: individual, family
+    "out_of_pocket": 4,  # and 5
+    "limit": 6,
+    "authorization": 7,
+    "active": 8,
+    "description": 9,
+    "not_covered": 10,
+}
+_EMPTY_SLOTS: tuple[Any, ...] = ((), (), None, None, None, None, (), None, (), (), ())
+_NO_NOTES: tuple[str, ...] = ()
+_new = tuple.__new__
+# A bucket and the notes building it produced.
+_Bucket = tuple[NetworkBenefits | None, tuple[str, ...]]
+_Pairs = Sequence[tuple[int, Benefit]]
 
 
-# Per kind, in one network: the level that answered and its rows.
-_Selection = tuple[Source, list[Benefit]]
-# A built kind: its value for the bucket and the notes building it produced.
-_Built = tuple[Any, list[str]]
+def _put(slots: list[Any], kind: str, value: Any) -> None:
+    index = _SLOT_OF_KIND[kind]
+    if index == 2 or index == 4:
+        slots[index], slots[index + 1] = value
+    else:
+        slots[index] = value
+
+
+def _bucket(slots: list[Any]) -> NetworkBenefits | None:
+    """A network bucket from its slots; None when it holds nothing."""
+    messages = slots[8]
+    if slots[9] or slots[10]:
+        found: list[str] = []
+        for sent in (messages, slots[9], slots[10]):
+            for message in sent:
+                if message not in found:
+                    found.append(message)
+        messages = tuple(found)
+    parts = (*slots[:8], messages)
+    return _new(NetworkBenefits, parts) if any(parts) else None
+
+
+class _Level:
+    """The rows of one level (procedure, service type or plan) grouped per network and kind,
+    in the order the kinds first appear, with what is built from them remembered."""
+
+    __slots__ = ("source", "key", "kinds", "coverage", "errors", "answer", "_built", "_buckets")
+
+    def __init__(self, source: Source, key: tuple[int, ...], pairs: _Pairs) -> None:
+        self.source = source
+        self.key = key
+        # Per network, per kind: the rows.
+        self.kinds: dict[str, dict[str, list[Benefit]]] = {}
+        # (kind, network) of the rows that say whether the service is covered (1-5 and I).
+        self.coverage: list[tuple[str, str]] = []
+        self.errors: dict[int, list[Aaa]] = {}
+        # For a service-type level: the answer when no procedure-level row applies.
+        self.answer: _Answer | None = None
+        self._built: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        kinds_of, coverage, errors = self.kinds, self.coverage, self.errors
+        kind_of, network_of = _KIND_OF_EB01, _NETWORK_OF_EB12
+        for position, benefit in pairs:
+            if benefit.errors:
+                errors[position] = benefit.errors
+            kind = kind_of.get(benefit.code)
+            auth = benefit.authorization_required
+            if kind is None and not auth:
+                continue
+            network = network_of.get(benefit.in_plan_network, "unspecified")
+            by_kind = kinds_of.get(network)
+            if by_kind is None:
+                by_kind = kinds_of[network] = {}
+            if kind is not None:
+                if kind == "active" or kind == "not_covered":
+                    coverage.append((kind, network))
+                rows = by_kind.get(kind)
+                if rows is None:
+                    by_kind[kind] = [benefit]
+                else:
+                    rows.append(benefit)
+            if auth:
+                rows = by_kind.get("authorization")
+                if rows is None:
+                    by_kind["authorization"] = [benefit]
+                else:
+                    rows.append(benefit)
+
+    def built(self, network: str, kind: str) -> tuple[Any, tuple[str, ...]]:
+        """The value this level gives `kind` in `network` and its notes, built once."""
+        key = (network, kind)
+        done = self._built.get(key)
+        if done is None:
+            notes: list[str] = []
+            value = _BUILDERS[kind](
+                self.kinds[network][kind], self.source, _NETWORK_LABEL[network], notes
+            )
+            done = self._built[key] = (value, tuple(notes) if notes else _NO_NOTES)
+        return done
+
+
+class _Answer:
+    """What a procedure resolves to apart from the request itself; shared by the requests of a
+    patient that select the same rows (immutable parts only)."""
+
+    __slots__ = ("match", "status", "notes", "networks", "rejections")
+
+    def __init__(
+        self,
+        match: Source | None,
+        status: Status,
+        notes: tuple[str, ...],
+        networks: tuple[NetworkBenefits | None, ...],
+        rejections: tuple[Aaa, ...],
+    ) -> None:
+        self.match = match
+        self.status = status
+        self.notes = notes
+        self.networks = networks
+        self.rejections = rejections
 
 
 class _PatientIndex:
-    """A patient's rows grouped once: by procedure code, by service type, and plan level. What
-    the plan-level rows say is built once per network and shared by every procedure that falls
-    back to it, so results of one patient may share parts: treat results as read-only."""
+    """A patient's rows grouped once: by procedure code, by service type, and the plan level
+    (built at once: every procedure falls back to it). Service-type levels, buckets and answers
+    are remembered for the other requested procedures."""
 
-    __slots__ = ("by_code", "by_service_type", "plan", "plan_errors", "_plan_kinds", "_buckets")
+    __slots__ = (
+        "patient",
+        "base_rejections",
+        "by_code",
+        "by_service_type",
+        "plan",
+        "plan_any",
+        "plan_slots",
+        "plan_notes",
+        "_plan_buckets",
+        "_service_type_levels",
+        "_levels_by_rows",
+    )
 
-    def __init__(self, patient: Patient) -> None:
-        self.by_code: dict[str, list[_Row]] = {}
-        self.by_service_type: dict[str, list[_Row]] = {}
-        self.plan: list[_Row] = []
-        self.plan_errors: dict[int, list[Aaa]] = {}
-        self._plan_kinds: dict[str, dict[str, _Built]] | None = None
-        self._buckets: dict[str, tuple[NetworkBenefits | None, list[str]]] = {}
-        kind_of, network_of = _KIND_OF_EB01, _NETWORK_OF_EB12
-        for position, benefit in enumerate(patient.benefits):
-            kind = kind_of.get(benefit.code)
-            kinds = _KINDS[kind, bool(benefit.authorization_required)]
-            row: _Row = (
-                position,
-                benefit,
-                kinds,
-                kind,
-                network_of.get(benefit.in_plan_network, "unspecified"),
-            )
+    def __init__(self, patient: Patient, transaction_rejections: Sequence[Aaa]) -> None:
+        self.patient = patient
+        self.base_rejections = (*transaction_rejections, *patient.errors)
+        by_code: dict[str, list[tuple[int, Benefit]]] = {}
+        by_service_type: dict[str, list[tuple[int, Benefit]]] = {}
+        plan: list[tuple[int, Benefit]] = []
+        for pair in enumerate(patient.benefits):
+            benefit = pair[1]
             proc = benefit.procedure
             if proc is not None:
-                self.by_code.setdefault(proc.code.upper(), []).append(row)
+                code = proc.code.upper()
+                same = by_code.get(code)
+                if same is None:
+                    by_code[code] = [pair]
+                else:
+                    same.append(pair)
                 continue
             sts = benefit.service_types
-            if not sts or "30" in sts:
-                self.plan.append(row)
-                if benefit.errors:
-                    self.plan_errors[position] = benefit.errors
+            if not sts:
+                plan.append(pair)
+                continue
+            if "30" in sts:
+                plan.append(pair)
             for st in sts:
                 if st != "30":
-                    self.by_service_type.setdefault(st, []).append(row)
+                    rows = by_service_type.get(st)
+                    if rows is None:
+                        by_service_type[st] = [pair]
+                    elif rows[-1] is not pair:  # an EB03 repeating a service type counts once
+                        rows.append(pair)
+        self.by_code = by_code
+        self.by_service_type = by_service_type
+        self.plan = level = _Level("plan", (), plan)
+        self.plan_any = bool(plan)
 
-    def plan_kinds(self) -> dict[str, dict[str, _Built]]:
-        """Per network, per kind: what the plan-level rows say, built once per patient."""
-        if self._plan_kinds is None:
-            selected: dict[str, dict[str, list[Benefit]]] = {}
-            for _, benefit, kinds, _, row_network in self.plan:
-                by_kind = selected.setdefault(row_network, {})
-                for kind in kinds:
-                    by_kind.setdefault(kind, []).append(benefit)
-            built: dict[str, dict[str, _Built]] = {}
-            for network, by_kind in selected.items():
-                where = _NETWORK_LABEL[network]
-                parts = built[network] = {}
-                for kind, rows in by_kind.items():
-                    kind_notes: list[str] = []
-                    parts[kind] = (_BUILDERS[kind](rows, "plan", where, kind_notes), kind_notes)
-            self._plan_kinds = built
-        return self._plan_kinds
+        # What the plan level says, per network: every kind's value and the notes of each.
+        self.plan_slots: dict[str, list[Any]] = {}
+        self.plan_notes: dict[str, list[tuple[str, list[str]]]] = {}
+        for network, by_kind in level.kinds.items():
+            slots = list(_EMPTY_SLOTS)
+            kind_notes: list[tuple[str, list[str]]] = []
+            where = _NETWORK_LABEL[network]
+            for kind, kind_rows in by_kind.items():
+                notes: list[str] = []
+                _put(slots, kind, _BUILDERS[kind](kind_rows, "plan", where, notes))
+                if notes:
+                    kind_notes.append((kind, notes))
+            self.plan_slots[network] = slots
+            self.plan_notes[network] = kind_notes
+        self._plan_buckets: dict[str, _Bucket] = {}
+        self._service_type_levels: dict[tuple[str, ...], _Level] = {}
+        self._levels_by_rows: dict[tuple[int, ...], _Level] = {}
 
-    def plan_bucket(self, network: str, notes: list[str]) -> NetworkBenefits | None:
-        """The bucket of a network where only plan-level rows answer, built once per patient."""
-        shared = self._buckets.get(network)
-        if shared is None:
-            bucket_notes: list[str] = []
-            parts = self.plan_kinds().get(network)
-            bucket = None
-            if parts:
-                values = {}
-                for kind, (value, kind_notes) in parts.items():
-                    values[kind] = value
-                    bucket_notes.extend(kind_notes)
-                bucket = _assemble(values)
-            shared = self._buckets[network] = (bucket, bucket_notes)
-        if shared[1]:
-            notes.extend(shared[1])
-        return shared[0]
-
-    def procedure_rows(self, request: ProcedureRequest) -> list[_Row]:
-        rows = self.by_code.get(request.code.upper())
-        if not rows:
-            return []
+    def procedure_level(self, request: ProcedureRequest) -> _Level | None:
+        """Rows whose EB13 is this procedure (same code and qualifier, modifiers that match)."""
+        pairs = self.by_code.get(request.code.upper())
+        if not pairs:
+            return None
         qualifier = request.qualifier.upper()
-        wanted = set(request.modifiers)
+        wanted: set[str] | None = None
         found = []
-        for row in rows:
-            proc = row[1].procedure
-            if proc is None:
-                continue
+        for pair in pairs:
+            proc = pair[1].procedure
+            assert proc is not None
             if proc.qualifier and proc.qualifier.upper() != qualifier:
                 continue
-            if proc.modifiers and not set(proc.modifiers) <= wanted:
-                continue
-            found.append(row)
-        return found
+            if proc.modifiers:
+                if wanted is None:
+                    wanted = set(request.modifiers)
+                if not wanted.issuperset(proc.modifiers):
+                    continue
+            found.append(pair)
+        return _Level("procedure", (), found) if found else None
 
-    def service_type_rows(self, wanted: Sequence[str]) -> list[_Row]:
-        if len(wanted) == 1:
-            return self.by_service_type.get(wanted[0], [])
-        found: dict[int, _Row] = {}
-        for st in wanted:
-            for row in self.by_service_type.get(st, ()):
-                found[row[0]] = row
-        return [found[k] for k in sorted(found)]
+    def service_type_level(self, wanted: tuple[str, ...]) -> _Level:
+        """The service-type level of these service types; one per distinct set of rows."""
+        level = self._service_type_levels.get(wanted)
+        if level is None:
+            pairs: _Pairs
+            if len(wanted) == 1:
+                pairs = self.by_service_type.get(wanted[0], ())
+            else:
+                found: dict[int, tuple[int, Benefit]] = {}
+                for st in wanted:
+                    for pair in self.by_service_type.get(st, ()):
+                        found[pair[0]] = pair
+                pairs = [found[k] for k in sorted(found)]
+            key = tuple([pair[0] for pair in pairs])
+            level = self._levels_by_rows.get(key)
+            if level is None:
+                level = self._levels_by_rows[key] = _Level("service_type", key, pairs)
+            self._service_type_levels[wanted] = level
+        return level
+
+    def resolve(self, proc: _Level | None, st: _Level) -> _Answer:
+        """What the procedure level (None: no row for the code) and service-type level say."""
+        plan = self.plan
+        # `match`: the most specific level with a row speaking for some kind; the plan level
+        # answers whenever it has rows at all.
+        match: Source | None
+        if proc is not None and proc.kinds:
+            match = "procedure"
+        elif st.kinds:
+            match = "service_type"
+        elif self.plan_any:
+            match = "plan"
+        else:
+            match = None
+
+        rejections = self.base_rejections
+        if (proc is not None and proc.errors) or st.errors or plan.errors:
+            errors_at = {**st.errors, **plan.errors}
+            if proc is not None:
+                errors_at.update(proc.errors)
+            rejections = (
+                *rejections,
+                *[aaa for position in sorted(errors_at) for aaa in errors_at[position]],
+            )
+
+        notes: list[str] = []
+        proc_coverage = proc.coverage if proc is not None else ()
+        patient_status = self.patient.coverage_status
+        status: Status
+        if not rejections and not proc_coverage and not st.coverage and patient_status == "active":
+            status = "covered"
+        else:
+            status = _coverage_status(patient_status, rejections, proc_coverage, st, notes)
+
+        networks = []
+        for name in NETWORK_NAMES:
+            specific = proc.kinds.get(name) if proc is not None else None
+            if specific is None:
+                bucket, bucket_notes = self._over_plan(st, name)
+                if bucket_notes:
+                    notes.extend(bucket_notes)
+                networks.append(bucket)
+            else:
+                networks.append(self._merge(name, specific, st, notes))
+        return _Answer(match, status, tuple(notes), tuple(networks), rejections)
+
+    def _over_plan(self, st: _Level, network: str) -> _Bucket:
+        """A network's bucket where no procedure-level row speaks: the service-type level's
+        kinds, the plan level's for the others; built once per level and network."""
+        if network not in st.kinds:
+            done = self._plan_buckets.get(network)
+            if done is None:
+                slots = self.plan_slots.get(network)
+                if slots is None:
+                    done = (None, _NO_NOTES)
+                else:
+                    notes = [n for _, kind_notes in self.plan_notes[network] for n in kind_notes]
+                    done = (_bucket(slots), tuple(notes))
+                self._plan_buckets[network] = done
+            return done
+        done = st._buckets.get(network)
+        if done is None:
+            notes = []
+            bucket = self._merge(network, None, st, notes)
+            done = st._buckets[network] = (bucket, tuple(notes))
+        return done
+
+    def _merge(
+        self,
+        network: str,
+        proc_kinds: dict[str, list[Benefit]] | None,
+        st: _Level,
+        notes: list[str],
+    ) -> NetworkBenefits | None:
+        """One network's bucket: per kind the procedure level's value, else the service-type
+        level's, else the plan level's. Notes follow the order the old rule wrote them in: the
+        plan level's, then the procedure level's, then the service-type level's."""
+        st_kinds = st.kinds.get(network)
+        plan_slots = self.plan_slots.get(network)
+        slots = list(_EMPTY_SLOTS) if plan_slots is None else plan_slots.copy()
+        if plan_slots is not None:
+            for kind, kind_notes in self.plan_notes[network]:
+                if (proc_kinds is None or kind not in proc_kinds) and (
+                    st_kinds is None or kind not in st_kinds
+                ):
+                    notes.extend(kind_notes)
+        if proc_kinds is not None:
+            where = _NETWORK_LABEL[network]
+            for kind, rows in proc_kinds.items():
+                value = _BUILDERS[kind](rows, "procedure", where, notes)
+                index = _SLOT_OF_KIND[kind]
+                if index == 2 or index == 4:
+                    slots[index], slots[index + 1] = value
+                else:
+                    slots[index] = value
+        if st_kinds is not None:
+            for kind in st_kinds:
+                if proc_kinds is None or kind not in proc_kinds:
+                    value, built_notes = st.built(network, kind)
+                    _put(slots, kind, value)
+                    if built_notes:
+                        notes.extend(built_notes)
+        return _bucket(slots)
+
+
+def _coverage_status(
+    patient_status: str,
+    rejections: Sequence[Aaa],
+    proc_coverage: Sequence[tuple[str, str]],
+    st: _Level,
+    notes: list[str],
+) -> Status:
+    if rejections or patient_status == "rejected":
+        return "rejected"
+    if patient_status == "inactive":
+        return "inactive"
+    # Limitation: an EB I at plan level (service type 30) does not make a procedure not_covered.
+    levels: tuple[tuple[str, Sequence[tuple[str, str]]], ...] = (
+        ("procedure", proc_coverage),
+        ("service type", st.coverage),
+    )
+    for level, rows in levels:
+        if not rows:
+            continue
+        refused = [network for kind, network in rows if kind == "not_covered"]
+        if refused and len(refused) == len(rows):
+            return "not_covered"
+        for network in refused:
+            notes.append(f"not covered {_NETWORK_LABEL[network]} (per the {level} row)")
+        break
+    if patient_status == "active":
+        return "covered"
+    notes.append("the payer's coverage status for this patient is unclear")
+    return "unknown"
 
 
 def _places(benefit: Benefit) -> Sequence[str]:
     if not benefit.places_of_service:
         return ()
-    return [p.code for p in benefit.places_of_service if p.code]
+    return tuple(p.code for p in benefit.places_of_service if p.code)
 
 
 _NETWORK_LABEL = {
@@ -224,10 +485,6 @@ _NETWORK_LABEL = {
     "both": "in any network",
     "unspecified": "with no network stated",
 }
-
-
-def _network_label(network: str) -> str:
-    return _NETWORK_LABEL[network]
 
 
 # Limitation: when a payer sends two different values for one slot (say two calendar-year
@@ -253,29 +510,28 @@ def _pick(
 
 
 def _accumulator(
-    rows: list[Benefit], source: Source, label: str, notes: list[str]
+    by_period: dict[str | None, list[Decimal]], source: Source, label: str, notes: list[str]
 ) -> Accumulator | None:
-    """Total, remaining and met for one coverage level, each from its own row; sentinels dropped."""
-    by_period: dict[str | None, list[Decimal]] = {}
-    for row in rows:
-        if row.amount is not None:
-            by_period.setdefault(row.time_period, []).append(row.amount)
-    if not by_period:
-        return None
-
+    """Total, remaining and met for one coverage level, each from its own row (its amounts by
+    EB06 period); sentinels dropped."""
     total, total_period = _pick(by_period, _TOTAL_PERIODS, label, "total", notes)
     remaining_order = ("33", "29") if total_period == "32" else _REMAINING_PERIODS
     remaining, remaining_period = _pick(by_period, remaining_order, label, "remaining", notes)
-    met, _ = _pick(by_period, (_MET_PERIOD,), label, "met", notes)
+    met: Decimal | None = None
+    sent_met = by_period.get(_MET_PERIOD)
+    if sent_met:
+        met, _ = _pick(by_period, (_MET_PERIOD,), label, "met", notes)
 
-    total_is_sentinel = total is not None and is_sentinel(total)
+    total_is_sentinel = total is not None and _outside(total) and is_sentinel(total)
     if total_is_sentinel:
         notes.append(
             f"{label} {format_amount(total)} is a payer placeholder meaning "
             "not applicable and was dropped"
         )
         total, total_period = None, None
-    if remaining is not None and (total_is_sentinel or is_sentinel(remaining)):
+    if remaining is not None and (
+        total_is_sentinel or (_outside(remaining) and is_sentinel(remaining))
+    ):
         why = (
             "was computed against a placeholder total"
             if total_is_sentinel
@@ -283,7 +539,7 @@ def _accumulator(
         )
         notes.append(f"{label} remaining {format_amount(remaining)} {why} and was dropped")
         remaining, remaining_period = None, None
-    if met is not None and is_sentinel(met):
+    if met is not None and _outside(met) and is_sentinel(met):
         notes.append(f"{label} met {format_amount(met)} is a payer placeholder and was dropped")
         met = None
 
@@ -295,17 +551,17 @@ def _accumulator(
             )
     if total is None and remaining is None and met is None:
         return None
-    return Accumulator(
-        total=total,
-        remaining=remaining,
-        met=met,
-        source=source,
-        total_period=total_period,
-        remaining_period=remaining_period,
-    )
+    return _new(Accumulator, (total, remaining, met, source, total_period, remaining_period))
 
 
-def _copays(rows: list[Benefit], source: Source, where: str, notes: list[str]) -> list[CopayEntry]:
+def _outside(amount: Decimal) -> bool:
+    """False for amounts too small to be a placeholder (the cheap half of `is_sentinel`)."""
+    return amount >= _SENTINEL_FLOOR or amount <= _NEGATIVE_FLOOR
+
+
+def _copays(
+    rows: list[Benefit], source: Source, where: str, notes: list[str]
+) -> tuple[CopayEntry, ...]:
     copays = []
     for row in rows:
         amount = row.amount
@@ -316,37 +572,47 @@ def _copays(rows: list[Benefit], source: Source, where: str, notes: list[str]) -
             )
             continue
         copays.append(
-            CopayEntry(
-                amount,
-                row.time_period,
-                row.coverage_level,
-                source,
-                row.messages,
-                _places(row),
-                row.delivery,
+            _new(
+                CopayEntry,
+                (
+                    amount,
+                    row.time_period,
+                    row.coverage_level,
+                    source,
+                    row.messages,
+                    _places(row) if row.places_of_service else (),
+                    row.delivery,
+                ),
             )
         )
-    return copays
+    return tuple(copays)
 
 
 def _coinsurances(
     rows: list[Benefit], source: Source, where: str, notes: list[str]
-) -> list[CoinsuranceEntry]:
-    return [
-        CoinsuranceEntry(
-            row.percent,
-            row.time_period,
-            row.coverage_level,
-            source,
-            row.messages,
-            _places(row),
-            row.delivery,
-        )
-        for row in rows
-    ]
+) -> tuple[CoinsuranceEntry, ...]:
+    return tuple(
+        [
+            _new(
+                CoinsuranceEntry,
+                (
+                    row.percent,
+                    row.time_period,
+                    row.coverage_level,
+                    source,
+                    row.messages,
+                    _places(row) if row.places_of_service else (),
+                    row.delivery,
+                ),
+            )
+            for row in rows
+        ]
+    )
 
 
-def _limits(rows: list[Benefit], source: Source, where: str, notes: list[str]) -> list[LimitEntry]:
+def _limits(
+    rows: list[Benefit], source: Source, where: str, notes: list[str]
+) -> tuple[LimitEntry, ...]:
     limits = []
     for row in rows:
         amount = row.amount
@@ -357,21 +623,24 @@ def _limits(rows: list[Benefit], source: Source, where: str, notes: list[str]) -
             )
             amount = None
         limits.append(
-            LimitEntry(
-                amount=amount,
-                percent=row.percent,
-                quantity_qualifier=row.quantity_qualifier,
-                quantity=row.quantity,
-                time_period=row.time_period,
-                coverage_level=row.coverage_level,
-                source=source,
-                authorization_required=row.authorization_required,
-                messages=row.messages,
-                places_of_service=_places(row),
-                delivery=row.delivery,
+            _new(
+                LimitEntry,
+                (
+                    amount,
+                    row.percent,
+                    row.quantity_qualifier,
+                    row.quantity,
+                    row.time_period,
+                    row.coverage_level,
+                    source,
+                    row.authorization_required,
+                    row.messages,
+                    _places(row),
+                    row.delivery,
+                ),
             )
         )
-    return limits
+    return tuple(limits)
 
 
 def _accumulators(
@@ -380,8 +649,19 @@ def _accumulators(
     def build(
         rows: list[Benefit], source: Source, where: str, notes: list[str]
     ) -> tuple[Accumulator | None, ...]:
-        individual = [r for r in rows if r.coverage_level in _INDIVIDUAL_LEVELS]
-        family = [r for r in rows if r.coverage_level not in _INDIVIDUAL_LEVELS]
+        # Each coverage level's amounts by EB06 period, in the order the rows came.
+        individual: dict[str | None, list[Decimal]] = {}
+        family: dict[str | None, list[Decimal]] = {}
+        for row in rows:
+            amount = row.amount
+            if amount is None:
+                continue
+            by_period = individual if row.coverage_level in _INDIVIDUAL_LEVELS else family
+            sent = by_period.get(row.time_period)
+            if sent is None:
+                by_period[row.time_period] = [amount]
+            else:
+                sent.append(amount)
         return (
             _accumulator(individual, source, f"individual {name} {where}", notes)
             if individual
@@ -395,19 +675,29 @@ def _accumulators(
 def _authorization(
     rows: list[Benefit], source: Source, where: str, notes: list[str]
 ) -> Authorization:
+    if len(rows) == 1:
+        row = rows[0]
+        required = row.authorization_required
+        if required == "Y" or required == "U" or required == "N":
+            return _new(Authorization, (required, source, row.messages))
     flags = {r.authorization_required for r in rows}
     required = "Y" if "Y" in flags else "U" if "U" in flags else "N"
-    messages = [m for r in rows if r.authorization_required == required for m in r.messages]
-    return Authorization(required=required, source=source, messages=messages)
+    messages = tuple(m for r in rows if r.authorization_required == required for m in r.messages)
+    return _new(Authorization, (required, source, messages))
 
 
-def _messages(rows: list[Benefit], source: Source, where: str, notes: list[str]) -> list[str]:
+def _messages(rows: list[Benefit], source: Source, where: str, notes: list[str]) -> tuple[str, ...]:
+    if len(rows) == 1:
+        sent = rows[0].messages
+        if not sent:
+            return ()
+        return tuple(dict.fromkeys(sent)) if len(sent) > 1 else tuple(sent)
     messages: list[str] = []
     for row in rows:
         for message in row.messages:
             if message not in messages:
                 messages.append(message)
-    return messages
+    return tuple(messages)
 
 
 _BUILDERS: dict[str, Callable[[list[Benefit], Source, str, list[str]], Any]] = {
@@ -421,159 +711,6 @@ _BUILDERS: dict[str, Callable[[list[Benefit], Source, str, list[str]], Any]] = {
     "description": _messages,
     "not_covered": _messages,
 }
-_NO_ACCUMULATORS: tuple[None, None] = (None, None)
-
-
-def _assemble(values: dict[str, Any]) -> NetworkBenefits | None:
-    """A network bucket from the built value of each kind; None when it holds nothing."""
-    deductible = values.get("deductible", _NO_ACCUMULATORS)
-    out_of_pocket = values.get("out_of_pocket", _NO_ACCUMULATORS)
-    messages: list[str] = []
-    for kind in ("active", "description", "not_covered"):
-        for message in values.get(kind, ()):
-            if message not in messages:
-                messages.append(message)
-    bucket = NetworkBenefits(
-        values.get("copay") or [],
-        values.get("coinsurance") or [],
-        deductible[0],
-        deductible[1],
-        out_of_pocket[0],
-        out_of_pocket[1],
-        values.get("limit") or [],
-        values.get("authorization"),
-        messages,
-    )
-    return None if bucket.is_empty() else bucket
-
-
-def _coverage_status(
-    patient: Patient,
-    rejections: list[Aaa],
-    coverage_rows: dict[Source, list[_Row]],
-    notes: list[str],
-) -> Status:
-    if not rejections and not coverage_rows and patient.coverage_status == "active":
-        return "covered"
-    if rejections or patient.coverage_status == "rejected":
-        return "rejected"
-    if patient.coverage_status == "inactive":
-        return "inactive"
-    # Limitation: an EB I at plan level (service type 30) does not make a procedure not_covered.
-    levels: tuple[Source, ...] = ("procedure", "service_type")
-    for level in levels:
-        rows = coverage_rows.get(level)
-        if not rows:
-            continue
-        refused = [r for r in rows if r[3] == "not_covered"]
-        if refused and len(refused) == len(rows):
-            return "not_covered"
-        for row in refused:
-            notes.append(
-                f"not covered {_network_label(row[4])} (per the {level.replace('_', ' ')} row)"
-            )
-        break
-    if patient.coverage_status == "active":
-        return "covered"
-    notes.append("the payer's coverage status for this patient is unclear")
-    return "unknown"
-
-
-def _resolve_one(
-    patient: Patient,
-    index: _PatientIndex,
-    request: ProcedureRequest,
-    service_types: list[str],
-    network: Network,
-    payer_calls: int,
-    transaction_rejections: list[Aaa],
-) -> ProcedureResult:
-    # Service type 30 is the plan itself: rows for it are plan-level rows.
-    wanted = [st for st in service_types if st != "30"]
-    notes: list[str] = []
-    if not wanted:
-        notes.append(
-            "no specific service type is known for this code; only procedure-level and "
-            "plan-level rows were used"
-        )
-
-    # Per network and kind: the rows at the most specific level that has any; the plan-level
-    # rows answer for whatever the procedure and its service types did not.
-    chosen: dict[str, dict[str, _Selection]] = {}
-    coverage_rows: dict[Source, list[_Row]] = {}
-    errors_at: dict[int, list[Aaa]] = {}
-    match: Source | None = None
-    levels: tuple[tuple[Source, list[_Row]], ...] = (
-        ("procedure", index.procedure_rows(request)),
-        ("service_type", index.service_type_rows(wanted) if wanted else []),
-    )
-    for level, rows in levels:
-        for row in rows:
-            position, benefit, kinds, kind, net = row
-            if benefit.errors:
-                errors_at[position] = benefit.errors
-            if kind == "active" or kind == "not_covered":
-                coverage_rows.setdefault(level, []).append(row)
-            if not kinds:
-                continue
-            by_kind = chosen.get(net)
-            if by_kind is None:
-                by_kind = chosen[net] = {}
-            for each in kinds:
-                current = by_kind.get(each)
-                if current is None:
-                    by_kind[each] = (level, [benefit])
-                    if match is None:
-                        match = level
-                elif current[0] == level:
-                    current[1].append(benefit)
-    plan = index.plan_kinds()
-    if match is None and plan:
-        match = "plan"
-    row_errors: list[Aaa] = []
-    if errors_at or index.plan_errors:
-        errors_at.update(index.plan_errors)
-        for position in sorted(errors_at):
-            row_errors.extend(errors_at[position])
-
-    rejections = [*transaction_rejections, *patient.errors, *row_errors]
-    status = _coverage_status(patient, rejections, coverage_rows, notes)
-
-    networks: dict[str, NetworkBenefits | None] = {}
-    for name in NETWORK_NAMES:
-        specific = chosen.get(name)
-        if specific is None:
-            networks[name] = index.plan_bucket(name, notes) if name in plan else None
-            continue
-        values: dict[str, Any] = {}
-        plan_parts = plan.get(name)
-        if plan_parts:
-            for kind, (value, kind_notes) in plan_parts.items():
-                if kind not in specific:
-                    values[kind] = value
-                    if kind_notes:
-                        notes.extend(kind_notes)
-        where = _NETWORK_LABEL[name]
-        for kind, (level, benefits) in specific.items():
-            values[kind] = _BUILDERS[kind](benefits, level, where, notes)
-        networks[name] = _assemble(values)
-
-    result = ProcedureResult(
-        request.code,
-        request.qualifier,
-        list(request.modifiers),
-        status,
-        match,
-        service_types,
-        payer_calls,
-        networks,
-        rejections,
-        None,
-        notes,
-    )
-    if request.allowed_amount is not None:
-        result.estimate = estimate_patient_share(result, request.allowed_amount, network)
-    return result
 
 
 @lru_cache(maxsize=4096)
@@ -599,50 +736,57 @@ def resolve_procedures(
     exchanges the inquiry took; `rejections_from_transaction` the AAA of loops 2000A, 2100A and
     2100B (the transaction's `errors`), which apply to every patient in it. `crosswalk` maps a
     code to service types (default: `cptverify.benefits.crosswalk.service_types_for`).
+
+    Results of one call share immutable parts; treat them as read-only.
     """
     if crosswalk is None:
         crosswalk = _default_crosswalk
-    # Results hold no reference cycles, so the cycle collector has nothing to find while the
-    # small objects of a result are built; without the pause it re-walks the freshly read
-    # interchange over and over (the same reasoning as in `read_271`).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _resolve_all(
-            patient, requests, network, payer_calls, rejections_from_transaction, crosswalk
-        )
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _resolve_all(
-    patient: Patient,
-    requests: Sequence[ProcedureRequest],
-    network: Network,
-    payer_calls: int,
-    rejections_from_transaction: list[Aaa] | None,
-    crosswalk: CrosswalkFn,
-) -> list[ProcedureResult]:
-    index = _PatientIndex(patient)
-    transaction_rejections = list(rejections_from_transaction or [])
+    index = _PatientIndex(patient, rejections_from_transaction or ())
     results = []
     for request in requests:
         if request.service_types is not None:
-            service_types = list(request.service_types)
+            service_types = tuple(request.service_types)
         else:
-            service_types = list(
+            service_types = tuple(
                 crosswalk(request.code, request.qualifier, tuple(request.modifiers))
             )
+        # Service type 30 is the plan itself: rows for it are plan-level rows.
+        wanted = (
+            service_types
+            if "30" not in service_types
+            else tuple([st for st in service_types if st != "30"])
+        )
+        st = index.service_type_level(wanted)
+        proc = index.procedure_level(request)
+        if proc is not None:
+            answer = index.resolve(proc, st)
+        elif st.answer is not None:
+            answer = st.answer
+        else:
+            answer = st.answer = index.resolve(None, st)
+        buckets = answer.networks
+        networks = {
+            "in": buckets[0],
+            "out": buckets[1],
+            "both": buckets[2],
+            "unspecified": buckets[3],
+        }
+        estimate = None
+        if request.allowed_amount is not None:
+            estimate = estimate_share(answer.status, networks, request.allowed_amount, network)
         results.append(
-            _resolve_one(
-                patient,
-                index,
-                request,
-                service_types,
-                network,
+            ProcedureResult(
+                request.code,
+                request.qualifier,
+                list(request.modifiers),
+                answer.status,
+                answer.match,
+                list(service_types),
                 payer_calls,
-                transaction_rejections,
+                networks,
+                answer.rejections,
+                estimate,
+                answer.notes if wanted else (_NO_SERVICE_TYPE_NOTE, *answer.notes),
             )
         )
     return results

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from cptverify.x12.json_view import aaa_to_dict
 from cptverify.x12.model import Aaa, Delivery
@@ -25,34 +25,31 @@ NETWORK_NAMES: tuple[NetworkName, ...] = ("in", "out", "both", "unspecified")
 _CENT = Decimal("0.01")
 
 
-@dataclass(slots=True)
-class CopayEntry:
+class CopayEntry(NamedTuple):
     """One copay row (EB01 B) with every qualifier that tells it apart from its neighbours."""
 
     amount: Decimal | None
     time_period: str | None
     coverage_level: str | None
     source: Source
-    messages: list[str] = field(default_factory=list)
+    messages: Sequence[str] = ()
     places_of_service: Sequence[str] = ()
-    delivery: list[Delivery] = field(default_factory=list)
+    delivery: Sequence[Delivery] = ()
 
 
-@dataclass(slots=True)
-class CoinsuranceEntry:
+class CoinsuranceEntry(NamedTuple):
     """One coinsurance row (EB01 A); `percent` is a fraction (0.2 is 20%)."""
 
     percent: Decimal | None
     time_period: str | None
     coverage_level: str | None
     source: Source
-    messages: list[str] = field(default_factory=list)
+    messages: Sequence[str] = ()
     places_of_service: Sequence[str] = ()
-    delivery: list[Delivery] = field(default_factory=list)
+    delivery: Sequence[Delivery] = ()
 
 
-@dataclass(slots=True)
-class Accumulator:
+class Accumulator(NamedTuple):
     """A deductible or out-of-pocket figure for one coverage level: total, remaining, met.
 
     Each comes from its own EB row (never one derived from another); the EB06 period of the
@@ -67,8 +64,7 @@ class Accumulator:
     remaining_period: str | None = None
 
 
-@dataclass(slots=True)
-class LimitEntry:
+class LimitEntry(NamedTuple):
     """One limitation row (EB01 F): an amount, a quantity (EB09/EB10) and delivery limits (HSD)."""
 
     amount: Decimal | None
@@ -79,46 +75,38 @@ class LimitEntry:
     coverage_level: str | None
     source: Source
     authorization_required: str | None = None
-    messages: list[str] = field(default_factory=list)
+    messages: Sequence[str] = ()
     places_of_service: Sequence[str] = ()
-    delivery: list[Delivery] = field(default_factory=list)
+    delivery: Sequence[Delivery] = ()
 
 
-@dataclass(slots=True)
-class Authorization:
+class Authorization(NamedTuple):
     """EB11 for this procedure: `Y` required, `N` not required, `U` the payer cannot tell."""
 
     required: str
     source: Source
-    messages: list[str] = field(default_factory=list)
+    messages: Sequence[str] = ()
 
 
-@dataclass(slots=True)
-class NetworkBenefits:
-    """Everything that applies to a procedure in one network bucket (in, out, both, unspecified)."""
+class NetworkBenefits(NamedTuple):
+    """Everything that applies to a procedure in one network bucket (in, out, both, unspecified).
 
-    copay: list[CopayEntry] = field(default_factory=list)
-    coinsurance: list[CoinsuranceEntry] = field(default_factory=list)
+    Immutable: one bucket (the plan-level one, say) is shared by every result of a patient that
+    falls back to it.
+    """
+
+    copay: tuple[CopayEntry, ...] = ()
+    coinsurance: tuple[CoinsuranceEntry, ...] = ()
     deductible_individual: Accumulator | None = None
     deductible_family: Accumulator | None = None
     out_of_pocket_individual: Accumulator | None = None
     out_of_pocket_family: Accumulator | None = None
-    limits: list[LimitEntry] = field(default_factory=list)
+    limits: tuple[LimitEntry, ...] = ()
     authorization: Authorization | None = None
-    messages: list[str] = field(default_factory=list)
+    messages: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return not (
-            self.copay
-            or self.coinsurance
-            or self.deductible_individual
-            or self.deductible_family
-            or self.out_of_pocket_individual
-            or self.out_of_pocket_family
-            or self.limits
-            or self.authorization
-            or self.messages
-        )
+        return not any(self)
 
 
 @dataclass(slots=True)
@@ -138,7 +126,11 @@ class Estimate:
 
 @dataclass(slots=True)
 class ProcedureResult:
-    """The answer for one requested procedure code."""
+    """The answer for one requested procedure code: what was decided, not yet formatted.
+
+    Results of one patient share their immutable parts (network buckets, entries, rejections,
+    notes), so a result is read-only once `resolve_procedures` has returned it.
+    """
 
     code: str
     qualifier: str
@@ -148,9 +140,9 @@ class ProcedureResult:
     service_types: list[str]
     payer_calls: int
     networks: dict[str, NetworkBenefits | None]
-    rejections: list[Aaa] = field(default_factory=list)
+    rejections: tuple[Aaa, ...] = ()
     estimate: Estimate | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
 
 def format_amount(value: Decimal | None) -> str | None:
@@ -301,35 +293,35 @@ def _network_from_dict(data: dict[str, Any] | None) -> NetworkBenefits | None:
         return None
     auth = data.get("authorization_required")
     return NetworkBenefits(
-        copay=[
+        copay=tuple(
             CopayEntry(
                 amount=_decimal(c.get("amount")),
                 time_period=c.get("time_period"),
                 coverage_level=c.get("coverage_level"),
                 source=c["source"],
-                messages=list(c.get("messages", [])),
-                places_of_service=list(c.get("places_of_service", [])),
-                delivery=[_delivery_from_dict(d) for d in c.get("delivery", [])],
+                messages=tuple(c.get("messages", [])),
+                places_of_service=tuple(c.get("places_of_service", [])),
+                delivery=tuple(_delivery_from_dict(d) for d in c.get("delivery", [])),
             )
             for c in data.get("copay", [])
-        ],
-        coinsurance=[
+        ),
+        coinsurance=tuple(
             CoinsuranceEntry(
                 percent=_decimal(c.get("percent")),
                 time_period=c.get("time_period"),
                 coverage_level=c.get("coverage_level"),
                 source=c["source"],
-                messages=list(c.get("messages", [])),
-                places_of_service=list(c.get("places_of_service", [])),
-                delivery=[_delivery_from_dict(d) for d in c.get("delivery", [])],
+                messages=tuple(c.get("messages", [])),
+                places_of_service=tuple(c.get("places_of_service", [])),
+                delivery=tuple(_delivery_from_dict(d) for d in c.get("delivery", [])),
             )
             for c in data.get("coinsurance", [])
-        ],
+        ),
         deductible_individual=_accumulator_from_dict(data["deductible"]["individual"]),
         deductible_family=_accumulator_from_dict(data["deductible"]["family"]),
         out_of_pocket_individual=_accumulator_from_dict(data["out_of_pocket"]["individual"]),
         out_of_pocket_family=_accumulator_from_dict(data["out_of_pocket"]["family"]),
-        limits=[
+        limits=tuple(
             LimitEntry(
                 amount=_decimal(lim.get("amount")),
                 percent=_decimal(lim.get("percent")),
@@ -339,18 +331,18 @@ def _network_from_dict(data: dict[str, Any] | None) -> NetworkBenefits | None:
                 coverage_level=lim.get("coverage_level"),
                 source=lim["source"],
                 authorization_required=lim.get("authorization_required"),
-                messages=list(lim.get("messages", [])),
-                places_of_service=list(lim.get("places_of_service", [])),
-                delivery=[_delivery_from_dict(d) for d in lim.get("delivery", [])],
+                messages=tuple(lim.get("messages", [])),
+                places_of_service=tuple(lim.get("places_of_service", [])),
+                delivery=tuple(_delivery_from_dict(d) for d in lim.get("delivery", [])),
             )
             for lim in data.get("limits", [])
-        ],
+        ),
         authorization=None
         if auth is None
         else Authorization(
-            required=auth["required"], source=auth["source"], messages=list(auth["messages"])
+            required=auth["required"], source=auth["source"], messages=tuple(auth["messages"])
         ),
-        messages=list(data.get("messages", [])),
+        messages=tuple(data.get("messages", [])),
     )
 
 
@@ -398,7 +390,7 @@ def procedure_result_from_dict(data: dict[str, Any]) -> ProcedureResult:
         networks={
             name: _network_from_dict(data.get("networks", {}).get(name)) for name in NETWORK_NAMES
         },
-        rejections=[_aaa_from_dict(a) for a in data.get("rejections", [])],
+        rejections=tuple(_aaa_from_dict(a) for a in data.get("rejections", [])),
         estimate=None
         if est is None
         else Estimate(
@@ -409,5 +401,5 @@ def procedure_result_from_dict(data: dict[str, Any]) -> ProcedureResult:
             assumptions=list(est.get("assumptions", [])),
             missing=list(est.get("missing", [])),
         ),
-        notes=list(data.get("notes", [])),
+        notes=tuple(data.get("notes", [])),
     )
