@@ -727,8 +727,12 @@ def read_271(data: bytes | str) -> Interchange:
     Raises an `X12Error` subclass when the input is not X12, ends inside the ISA, or holds no
     271 transaction; everything else out of place is reported in `Interchange.warnings`.
     """
-    # The model holds no reference cycles, so the cycle collector has nothing to find while
-    # thousands of small objects are built; pausing it saves about a sixth of the read time.
+    # The cycle collector is paused while the model is built (and always resumed, below). The
+    # model holds no reference cycles, so there is nothing for it to free; left running, it
+    # would scan the token lists and the rows built so far again and again and promote them to
+    # older generations, where they later cost full collections. Paused, each row is scanned
+    # once, by the first collection after the read. Measured in `bench parse` (which times that
+    # collection too): about 4.5x faster than pyx12 paused, 2.5x to 3.7x left running.
     collecting = gc.isenabled()
     gc.disable()
     try:
