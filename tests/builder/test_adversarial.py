@@ -242,3 +242,25 @@ def test_read_270_reads_a_long_chain_of_levels_in_linear_time() -> None:
     requests = read_270(x12[:first_se] + chain + x12[first_se:])
     assert len(requests) == 20_001
     assert requests[-1].subscriber is not None and requests[-1].payer is not None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"sender_id": "S"},
+        {"receiver_id": "R"},
+        {"sender_id": "   "},
+        {"application_sender": "A*B"},
+        {"application_receiver": "X"},
+        {"application_receiver": "\u00dcBER"},
+    ],
+)
+def test_envelope_ids_that_make_an_invalid_isa_or_gs_are_refused(settings: dict[str, Any]) -> None:
+    with pytest.raises(BuildError):
+        _x12(load_fixture("subscriber.json"), dataclasses.replace(CONFIG, **settings))
+
+
+def test_a_one_character_isa_id_is_fine_with_its_own_gs_id() -> None:
+    config = dataclasses.replace(CONFIG, sender_id="S", application_sender="SENDER")
+    x12 = _x12(load_fixture("subscriber.json"), config)
+    assert "~GS*HS*SENDER*ACME01*" in x12

@@ -61,8 +61,18 @@ class EnvelopeConfig:
     def check(self) -> None:
         """Raise `BuildError` naming the setting that cannot be written in an ISA or GS."""
         for name, value in (("sender_id", self.sender_id), ("receiver_id", self.receiver_id)):
-            if not 1 <= len(value) <= _ISA_ID_LENGTH or not _printable(value):
-                raise BuildError(f"{name} must be 1 to 15 printable characters")
+            if not 1 <= len(value) <= _ISA_ID_LENGTH or not _printable(value) or not value.strip():
+                raise BuildError(f"{name} must be 1 to 15 printable characters, not all spaces")
+        # GS02/GS03 default to the ISA ids but must be 2 to 15 characters (X12 element 142/124).
+        for name, gs_default, given in (
+            ("sender_id", self.sender_id, self.application_sender),
+            ("receiver_id", self.receiver_id, self.application_receiver),
+        ):
+            if given is None and len(gs_default.strip()) < 2:
+                raise BuildError(
+                    f"{name} is also the GS id, which needs 2 to 15 characters; "
+                    f"give a longer id or application_{name.split('_')[0]}"
+                )
         for name, value in (
             ("sender_qualifier", self.sender_qualifier),
             ("receiver_qualifier", self.receiver_qualifier),
@@ -73,8 +83,10 @@ class EnvelopeConfig:
             ("application_sender", self.application_sender),
             ("application_receiver", self.application_receiver),
         ):
-            if gs_value is not None and not 2 <= len(gs_value) <= 15:
-                raise BuildError(f"{name} must be 2 to 15 characters")
+            if gs_value is not None and (
+                not 2 <= len(gs_value.strip()) <= 15 or not _printable(gs_value)
+            ):
+                raise BuildError(f"{name} must be 2 to 15 printable characters")
         if self.usage not in ("T", "P"):
             raise BuildError("usage must be T (test) or P (production)")
         if len(self.trace_originator) != 10 or not self.trace_originator.isalnum():
@@ -93,8 +105,13 @@ class EnvelopeConfig:
         # only the segment terminator may be a newline or other whitespace.
         if any(d.isspace() for d in delimiters[:3]):
             raise BuildError("only the segment terminator may be whitespace")
-        for name, value in (("sender_id", self.sender_id), ("receiver_id", self.receiver_id)):
-            if any(d in value for d in delimiters):
+        for name, id_value in (
+            ("sender_id", self.sender_id),
+            ("receiver_id", self.receiver_id),
+            ("application_sender", self.application_sender),
+            ("application_receiver", self.application_receiver),
+        ):
+            if id_value is not None and any(d in id_value for d in delimiters):
                 raise BuildError(f"{name} must not contain a delimiter")
 
     @property
