@@ -165,13 +165,15 @@ def _entity(seg: list[str]) -> Entity:
 
 def _address_line(entity_address: Address | None, seg: list[str], street: bool) -> Address:
     address = entity_address if entity_address is not None else Address()
+    if len(seg) < 4:
+        seg = seg + PADS[4 - len(seg)]
     if street:
-        address.line1 = _get(seg, 1)
-        address.line2 = _get(seg, 2)
+        address.line1 = seg[1] or None
+        address.line2 = seg[2] or None
     else:
-        address.city = _get(seg, 1)
-        address.state = _get(seg, 2)
-        address.postal_code = _get(seg, 3)
+        address.city = seg[1] or None
+        address.state = seg[2] or None
+        address.postal_code = seg[3] or None
     return address
 
 
@@ -186,7 +188,9 @@ def _contact(seg: list[str]) -> Contact:
 
 
 def _reference(seg: list[str]) -> Reference:
-    return Reference(_get(seg, 1) or "", _get(seg, 2), _get(seg, 3))
+    if len(seg) < 4:
+        seg = seg + PADS[4 - len(seg)]
+    return Reference(seg[1], seg[2] or None, seg[3] or None)
 
 
 # Rows are built with `object.__new__` and one store per field, skipping the dataclass
@@ -389,9 +393,11 @@ class _Walker:
 
     def hl(self, seg: list[str], pos: int) -> None:
         self.close_hl()
-        hl_id = _get(seg, 1) or ""
-        parent = _get(seg, 2)
-        level = HL_LEVELS.get(_get(seg, 3) or "")
+        if len(seg) < 4:
+            seg = seg + PADS[4 - len(seg)]
+        hl_id = seg[1]
+        parent = seg[2] or None
+        level = HL_LEVELS.get(seg[3])
         if level is None:
             self.warn("hl_level_unknown", "HL03 is not a 271 hierarchical level code", pos)
             level = "C" if self.level in ("B", "C") else (self.level or "A")
@@ -589,10 +595,11 @@ class _Walker:
     def dmg(self, seg: list[str], pos: int) -> None:
         patient = self.patient
         if patient is not None:
-            raw = _get(seg, 2)
-            if raw is not None:
-                patient.birth_date = _date(raw, pos, self.warnings)
-            patient.gender = _get(seg, 3)
+            if len(seg) < 4:
+                seg = seg + PADS[4 - len(seg)]
+            if seg[2]:
+                patient.birth_date = _date(seg[2], pos, self.warnings)
+            patient.gender = seg[3] or None
 
     def ins(self, seg: list[str], pos: int) -> None:
         patient = self.patient
