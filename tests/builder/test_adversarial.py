@@ -106,12 +106,31 @@ def test_every_built_270_is_ascii_and_reads_back() -> None:
 
 @pytest.mark.parametrize("birth_date", ["0001-01-01", "0999-12-31"])
 def test_d8_dates_are_always_eight_digits(birth_date: str) -> None:
-    x12 = _x12(_changed("subscriber.birth_date", birth_date))
-    request = read_270(x12)[0]
+    # Validation refuses such a birth date; the builder still writes eight digits.
+    inquiry = make_inquiry(load_fixture("subscriber.json"))
+    subscriber = inquiry.subscriber.model_copy(
+        update={"birth_date": datetime.fromisoformat(birth_date).date()}
+    )
+    built = build_270(
+        inquiry.model_copy(update={"subscriber": subscriber}),
+        CONFIG,
+        control_numbers=sequential_control_numbers(),
+        now=NOW,
+    )
+    request = read_270(built.interchanges[0].x12)[0]
     assert request.subscriber is not None
     assert request.subscriber.birth_date is not None
     assert request.subscriber.birth_date.isoformat() == birth_date
     assert not [w for w in request.warnings if w.code == "dmg_date"]
+
+
+@pytest.mark.parametrize(
+    ("path", "fixture"),
+    [("subscriber.birth_date", "subscriber.json"), ("dependent.birth_date", "dependent.json")],
+)
+def test_birth_dates_before_1900_are_refused_by_field(path: str, fixture: str) -> None:
+    errors = _fields(_changed(path, "1899-12-31", fixture))
+    assert path in errors
 
 
 @pytest.mark.parametrize(

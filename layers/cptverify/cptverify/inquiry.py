@@ -59,6 +59,8 @@ SERVICE_TYPE_CODES = frozenset(
     [str(n) for n in range(1, 100) if n not in (29, 31)] + _LETTER_SERVICE_TYPES.split(" ")
 )
 MAX_PROCEDURES = 99
+# X12 validators refuse dates before 1800; no patient alive was born before 1900.
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 MAX_MODIFIERS = 4
 
 
@@ -272,9 +274,7 @@ class Subscriber(_Model):
     @field_validator("birth_date")
     @classmethod
     def _birth_not_future(cls, value: date | None, info: ValidationInfo) -> date | None:
-        if value is not None and value > _reference_day(info):
-            raise _rule("birth_date_future", "must not be in the future")
-        return value
+        return None if value is None else _birth_date_in_range(value, info)
 
 
 class Dependent(_Model):
@@ -289,9 +289,7 @@ class Dependent(_Model):
     @field_validator("birth_date")
     @classmethod
     def _birth_not_future(cls, value: date, info: ValidationInfo) -> date:
-        if value > _reference_day(info):
-            raise _rule("birth_date_future", "must not be in the future")
-        return value
+        return _birth_date_in_range(value, info)
 
 
 class ProcedureRequest(_Model):
@@ -400,6 +398,14 @@ class Inquiry(_Model):
     @property
     def network(self) -> Network:
         return self.provider.network
+
+
+def _birth_date_in_range(value: date, info: ValidationInfo) -> date:
+    if value > _reference_day(info):
+        raise _rule("birth_date_future", "must not be in the future")
+    if value < EARLIEST_BIRTH_DATE:
+        raise _rule("birth_date_too_early", "must be on or after 1900-01-01")
+    return value
 
 
 def _reference_day(info: ValidationInfo) -> date:
