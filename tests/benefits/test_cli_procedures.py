@@ -36,7 +36,7 @@ def test_json_gains_procedures(response: Path, capsys: pytest.CaptureFixture[str
     data = json.loads(capsys.readouterr().out)
     (proc,) = data["transactions"][0]["patients"][0]["procedures"]
     assert (proc["status"], proc["match"], proc["service_types"]) == (
-        "covered", "service_type", ["98"])  # fmt: skip
+        "covered", "service_type", ["98", "96"])  # fmt: skip
     assert proc["networks"]["in"]["copay"][0]["amount"] == "10.00"
     assert proc["networks"]["out"]["copay"][0]["amount"] == "30.00"
     assert proc["networks"]["in"]["coinsurance"] == []

@@ -27,7 +27,11 @@ def resolved(case: str, code: str = "99213", role: str | None = None) -> list[di
 
 def test_c01_tr3_subscriber_99213_through_98() -> None:
     (r,) = resolved("271-tr3-subscriber-active-copay-innet10-outnet30.x12")
-    assert (r["status"], r["match"], r["service_types"]) == ("covered", "service_type", ["98"])
+    assert (r["status"], r["match"], r["service_types"]) == (
+        "covered",
+        "service_type",
+        ["98", "96"],
+    )
     for net, amount in (("in", "10.00"), ("out", "30.00")):
         bucket = r["networks"][net]
         assert [(c["amount"], c["time_period"], c["source"]) for c in bucket["copay"]] == [
@@ -60,8 +64,13 @@ def test_c23_medicare_advantage_accumulators_and_sentinels() -> None:
     assert oop["individual"]["remaining"] == "2987.32"
     assert oop["individual"]["total"] == "3290.00"
     assert oop["family"]["remaining"] is None
-    assert [(c["amount"], c["time_period"]) for c in both["copay"]] == [("15.00", "7")]
-    assert [c["percent"] for c in both["coinsurance"]] == ["0"]
+    # 99213 is asked as 98 (office visit) and 96 (professional): both rows are returned, the
+    # specialist one with its MSG.
+    assert [(c["amount"], c["time_period"], c["messages"]) for c in both["copay"]] == [
+        ("15.00", "7", []),
+        ("0.00", "7", ["OFFICE VISIT SPECIALIST"]),
+    ]
+    assert [c["percent"] for c in both["coinsurance"]] == ["0.2", "0"]
     notes = " ".join(r["notes"])
     assert "99999.99" in notes and "99709.99" in notes and "99697.31" in notes
 
@@ -110,16 +119,21 @@ def test_c34_procedure_level_eb13_90669() -> None:
 
 
 def test_c37_medicare_part_b_deductible_remaining() -> None:
-    """Part B's deductible is sent for service type 96 (professional), asked for here directly."""
+    """Part B's deductible is sent for service type 96 (professional), which the crosswalk gives
+    an office visit after 98."""
     ic = read_271(
         shared_path(
             "cases", "271-4010-medicare-via-medifax-part-b-deductible-therapy-cap-blood.x12"
         ).read_bytes()
     )
     patient = ic.transactions[0].patients[0]
-    (result,) = resolve_procedures(patient, [ProcedureRequest("99213", service_types=("96",))])
+    (result,) = resolve_procedures(patient, [ProcedureRequest("99213")])
     r = procedure_result_to_dict(result)
-    assert (r["status"], r["match"]) == ("covered", "service_type")
+    assert (r["status"], r["match"], r["service_types"]) == (
+        "covered",
+        "service_type",
+        ["98", "96"],
+    )
     ded = r["networks"]["unspecified"]["deductible"]["individual"]
     assert (ded["remaining"], ded["remaining_period"], ded["source"]) == (
         "0.00",

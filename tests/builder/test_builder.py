@@ -253,7 +253,7 @@ def test_payer_without_procedure_codes_gets_crosswalked_service_types() -> None:
 
     x12 = build(inquiry, PayerCapabilities(accepts_procedure_codes=False)).interchanges[0].x12
 
-    assert find(x12, "EQ") == [["EQ", code] for code in ("98", "PT", "AE", "62", "1")]
+    assert find(x12, "EQ") == [["EQ", code] for code in ("98", "96", "PT", "AE", "62", "1")]
 
 
 def test_names_are_normalised_for_the_payer() -> None:

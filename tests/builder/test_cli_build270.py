@@ -87,7 +87,7 @@ def test_options_reach_the_envelope_and_the_eq(capsys: pytest.CaptureFixture[str
     assert "*ZZ*CLINIC9        *ZZ*PAYERX         *" in out
     assert "*P*:~" in out
     (request,) = read_270(out)
-    assert [eq.service_types for eq in request.inquiries] == [["98"], ["PT"], ["AE"]]
+    assert [eq.service_types for eq in request.inquiries] == [["98"], ["96"], ["PT"], ["AE"]]
     assert request.subscriber is not None and request.subscriber.gender is None
 
 

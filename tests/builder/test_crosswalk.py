@@ -37,8 +37,8 @@ def test_ranges_are_well_formed_and_reachable(code_range: object) -> None:
 @pytest.mark.parametrize(
     ("code", "qualifier", "service_types", "category"),
     [
-        ("99213", "HC", ("98",), "office_visit"),
-        ("99202", "HC", ("98",), "office_visit"),
+        ("99213", "HC", ("98", "96"), "office_visit"),
+        ("99202", "HC", ("98", "96"), "office_visit"),
         ("97110", "HC", ("PT", "AE"), "physical_therapy"),
         ("97530", "HC", ("PT", "AE"), "physical_therapy"),
         ("97165", "HC", ("AD",), "occupational_therapy"),
@@ -106,7 +106,7 @@ def test_discipline_modifier_decides_shared_therapy_codes() -> None:
     assert service_types_for("97110", "HC", ["GO"]) == ("AD",)
     assert category_for("97530", "HC", ("GN",)) == "speech_therapy"
     assert service_types_for("97110", "HC", ("59", "GP")) == ("PT", "AE")
-    assert service_types_for("99213", "HC", ("GO",)) == ("98",)
+    assert service_types_for("99213", "HC", ("GO",)) == ("98", "96")
 
 
 def test_lookup_is_case_and_space_tolerant() -> None:

@@ -104,10 +104,11 @@ MEDICAL_RANGES: tuple[CodeRange, ...] = (
     _r("97750", "97763", "physical_therapy", *PHYSICAL_THERAPY),
     _r("97810", "97814", "acupuncture", "64"),
     _r("98940", "98943", "chiropractic", "33"),
-    # Evaluation and management.
-    _r("99202", "99215", "office_visit", "98"),
+    # Evaluation and management. Office and outpatient visits also carry 96 (professional,
+    # physician): Medicare-style 271s send the Part B deductible under 96, not 98.
+    _r("99202", "99215", "office_visit", "98", "96"),
     _r("99221", "99239", "inpatient_visit", "48"),
-    _r("99241", "99245", "office_consultation", "98", "3"),
+    _r("99241", "99245", "office_consultation", "98", "96", "3"),
     _r("99251", "99255", "inpatient_consultation", "48", "3"),
     _r("99281", "99288", "emergency", "86"),
     _r("99291", "99292", "critical_care", "48"),
