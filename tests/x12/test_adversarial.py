@@ -291,7 +291,9 @@ def test_eb13_components_after_four_modifiers_are_warned() -> None:
 def test_ls_without_le_is_warned_at_the_ls() -> None:
     text = _with_rows("EB*1**30", "LS*2120", "NM1*P3*1*A")
     ic = read_271(text)
-    ls_position = ic.transactions[0].patients[0].benefits[-1].segment + 1
+    eb_position = ic.transactions[0].patients[0].benefits[-1].segment
+    assert eb_position is not None
+    ls_position = eb_position + 1
     assert ("le_missing", ls_position) in {(w.code, w.segment) for w in ic.warnings}
 
 
@@ -331,3 +333,54 @@ def test_eb_without_eb01_is_warned() -> None:
     ic = read_271(_with_rows("EB**IND*30"))
     position = ic.transactions[0].patients[0].benefits[-1].segment
     assert ("element_missing", position) in {(w.code, w.segment) for w in ic.warnings}
+
+
+# What held up (kept as regression tests): every cut, every terminator, odd ISA widths.
+def test_every_truncation_reads_or_raises_a_typed_error() -> None:
+    text = make_271()
+    for cut in range(len(text)):
+        try:
+            ic = read_271(text[:cut])
+        except X12Error as exc:
+            assert exc.segment is None or exc.segment >= 1
+            for canary in CANARIES:
+                assert canary not in str(exc)
+        else:
+            json.dumps(interchange_to_dict(ic))
+
+
+@pytest.mark.parametrize("terminator", ["~", "!", "\n", "\r", "\x1d", "\x85", "\x1c", "'", "|"])
+def test_every_terminator_reads_the_same_rows(terminator: str) -> None:
+    ic = read_271(make_271(terminator=terminator))
+    assert len(ic.transactions[0].patients[0].benefits) == 8
+    assert not ic.warnings
+
+
+@pytest.mark.parametrize("width", [-1, 1])
+def test_isa_one_character_short_or_long(width: int) -> None:
+    text = make_271()
+    padded = "TESTPAYER".ljust(15 + width)
+    ic = read_271(text.replace("TESTPAYER".ljust(15), padded, 1))
+    assert len(ic.transactions[0].patients[0].benefits) == 8
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"   \n", b"\xef\xbb\xbf", bytes(range(256)) * 4, b"ISA", b"\x00" * 200]
+)
+def test_junk_input_is_a_typed_error(data: bytes) -> None:
+    with pytest.raises(X12Error):
+        read_271(data)
+
+
+def test_cli_directory_and_missing_file_are_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["parse", str(tmp_path), str(tmp_path / "absent.x12"), "--json"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
+
+
+def test_ten_thousand_msg_segments_stay_on_their_row() -> None:
+    ic = read_271(_with_rows("EB*D*IND*30", *["MSG*NOTE"] * 10_000))
+    assert len(ic.transactions[0].patients[0].benefits[-1].messages) == 10_000
