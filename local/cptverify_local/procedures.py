@@ -23,6 +23,8 @@ from cptverify.x12.model import Patient, Transaction271
 _CODE = re.compile(r"^[A-Z0-9]{5}$")
 _MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
 _CDT = re.compile(r"^D\d{4}$")
+_AMOUNT = re.compile(r"^(?:[0-9]+(?:\.[0-9]{0,2})?|\.[0-9]{1,2})$")
+_MAX_AMOUNT = Decimal("10000000000")
 
 
 def procedure_arg(text: str) -> tuple[str, tuple[str, ...]]:
@@ -40,11 +42,21 @@ def procedure_arg(text: str) -> tuple[str, tuple[str, ...]]:
 def allowed_arg(text: str) -> tuple[str, Decimal]:
     """`99213=95.00` -> (code, Decimal("95.00"))."""
     code, sep, amount = text.partition("=")
-    try:
-        value = Decimal(amount.strip())
-    except InvalidOperation:
-        value = Decimal(-1)
-    if not sep or not _CODE.match(code.strip().upper()) or not value.is_finite() or value < 0:
+    # The inquiry's rule: plain notation, two decimals at most, below ten billion (Decimal()
+    # alone also takes 1e999, 1_000 and other scripts' digits, which the estimate cannot use).
+    value = Decimal(-1)
+    if _AMOUNT.match(amount.strip()):
+        try:
+            value = Decimal(amount.strip())
+        except InvalidOperation:
+            value = Decimal(-1)
+    if (
+        not sep
+        or not _CODE.match(code.strip().upper())
+        or not value.is_finite()
+        or value < 0
+        or value >= _MAX_AMOUNT
+    ):
         raise argparse.ArgumentTypeError(
             f"--allowed {text!r}: expected CODE=AMOUNT with a non-negative amount"
         )

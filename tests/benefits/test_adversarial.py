@@ -172,3 +172,18 @@ def test_invalid_allowed_amount_gives_no_figures(allowed: str) -> None:
     rows = (NO_DEDUCTIBLE, eb("A", "IND", "98", period="27", percent=".2", net="Y"))
     estimate = _estimate(*rows, allowed=allowed)
     assert estimate["patient_pays"] is None and estimate["missing"]
+
+
+@pytest.mark.parametrize(
+    "amount", ["1e999", "1E+2", "1_000", "\u0669\u0665", "95.001", "10000000000", "-5", "NaN"]
+)
+def test_cli_allowed_amount_outside_the_inquiry_rule_is_an_argument_error(
+    amount: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cptverify_local.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["parse", "any.x12", "--cpt", "99213", "--allowed", f"99213={amount}"])
+    _, err = capsys.readouterr()
+    assert caught.value.code == 2
+    assert "--allowed" in err and "Traceback" not in err
