@@ -160,8 +160,9 @@ class _Level:
         self.errors: dict[int, list[Aaa]] = {}
         # For a service-type level: the answer when no procedure-level row applies.
         self.answer: _Answer | None = None
-        self._built: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        # What `built` and `_PatientIndex._over_plan` remember, made when first needed.
+        self._built: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] | None = None
+        self._buckets: dict[str, _Bucket] | None = None
         kinds_of, coverage, errors = self.kinds, self.coverage, self.errors
         kind_of, network_of = _KIND_OF_EB01, _NETWORK_OF_EB12
         for position, benefit in pairs:
@@ -193,6 +194,8 @@ class _Level:
     def built(self, network: str, kind: str) -> tuple[Any, tuple[str, ...]]:
         """The value this level gives `kind` in `network` and its notes, built once."""
         key = (network, kind)
+        if self._built is None:
+            self._built = {}
         done = self._built.get(key)
         if done is None:
             notes: list[str] = []
@@ -321,6 +324,12 @@ class _PatientIndex:
         """The service-type level of these service types; one per distinct set of rows."""
         level = self._service_type_levels.get(wanted)
         if level is None:
+            if not self.by_service_type:
+                level = self._levels_by_rows.get(())
+                if level is None:
+                    level = self._levels_by_rows[()] = _Level("service_type", (), ())
+                self._service_type_levels[wanted] = level
+                return level
             pairs: _Pairs
             if len(wanted) == 1:
                 pairs = self.by_service_type.get(wanted[0], ())
@@ -397,6 +406,8 @@ class _PatientIndex:
                     done = (_bucket(slots), tuple(notes))
                 self._plan_buckets[network] = done
             return done
+        if st._buckets is None:
+            st._buckets = {}
         done = st._buckets.get(network)
         if done is None:
             notes = []
