@@ -283,3 +283,32 @@ def test_a_one_character_isa_id_is_fine_with_its_own_gs_id() -> None:
     config = dataclasses.replace(CONFIG, sender_id="S", application_sender="SENDER")
     x12 = _x12(load_fixture("subscriber.json"), config)
     assert "~GS*HS*SENDER*ACME01*" in x12
+
+
+def test_read_270_leaves_out_a_transaction_it_cannot_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cptverify.x12 import reader270
+    from cptverify.x12.errors import StructureError
+
+    real = reader270._eq
+    calls: list[int] = []
+
+    def eq_failing_once(
+        seg: list[str], component: str, repetition: str | None, position: int
+    ) -> Any:
+        calls.append(position)
+        if len(calls) == 1:
+            raise IndexError("CANARYLAST")
+        return real(seg, component, repetition, position)
+
+    one = _x12(load_fixture("subscriber.json"))
+    start, end = one.index("ST*"), one.index("GE*")
+    two = one[:end] + one[start:end] + one[end:]
+    monkeypatch.setattr(reader270, "_eq", eq_failing_once)
+    requests = read_270(two)
+    assert len(requests) == 1
+    codes = {w.code for w in requests[0].warnings}
+    assert "transaction_unreadable" in codes
+    assert all("CANARY" not in w.message for w in requests[0].warnings)
+    calls.clear()
+    with pytest.raises(StructureError):
+        read_270(one)

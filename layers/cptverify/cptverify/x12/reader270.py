@@ -138,12 +138,25 @@ def read_270(data: bytes | str) -> list[Request270]:
     if not spans:
         raise StructureError("no 270 transaction set in the interchange", code="not_270")
     requests: list[Request270] = []
+    unreadable: list[ReadWarning] = []
     for span in spans:
         implementation = span.implementation or span.group_version
-        requests.extend(
-            _read_transaction(tokens, span.start, span.end, span.control_number, implementation)
-        )
-    for warning in envelope.warnings + tokens.warnings:
+        try:
+            requests.extend(
+                _read_transaction(tokens, span.start, span.end, span.control_number, implementation)
+            )
+        except (IndexError, KeyError, ValueError, TypeError, AttributeError):
+            # One transaction that cannot be walked does not sink the others; it is reported.
+            unreadable.append(
+                ReadWarning(
+                    "transaction_unreadable",
+                    "a 270 transaction could not be walked and was left out",
+                    span.start + 1,
+                )
+            )
+    if not requests and unreadable:
+        raise StructureError("no 270 transaction could be walked", segment=unreadable[0].segment)
+    for warning in envelope.warnings + tokens.warnings + unreadable:
         for request in requests:
             request.warnings.append(warning)
     return requests
