@@ -14,7 +14,7 @@ procedure that uses the same rows; results therefore share immutable parts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -246,7 +246,15 @@ class _PatientIndex:
         "_levels_by_rows",
     )
 
-    def __init__(self, patient: Patient, transaction_rejections: Sequence[Aaa]) -> None:
+    def __init__(
+        self,
+        patient: Patient,
+        transaction_rejections: Sequence[Aaa],
+        codes: Collection[str],
+        service_types: Collection[str],
+    ) -> None:
+        """Group the rows that can matter: procedure-level rows of the requested `codes`
+        (upper case), service-type rows of the requested `service_types`, plan-level rows."""
         self.patient = patient
         self.base_rejections = (*transaction_rejections, *patient.errors)
         by_code: dict[str, list[tuple[int, Benefit]]] = {}
@@ -257,6 +265,8 @@ class _PatientIndex:
             proc = benefit.procedure
             if proc is not None:
                 code = proc.code.upper()
+                if code not in codes:
+                    continue
                 same = by_code.get(code)
                 if same is None:
                     by_code[code] = [pair]
@@ -270,7 +280,7 @@ class _PatientIndex:
             if "30" in sts:
                 plan.append(pair)
             for st in sts:
-                if st != "30":
+                if st in service_types:
                     rows = by_service_type.get(st)
                     if rows is None:
                         by_service_type[st] = [pair]
@@ -752,8 +762,9 @@ def resolve_procedures(
     """
     if crosswalk is None:
         crosswalk = _default_crosswalk
-    index = _PatientIndex(patient, rejections_from_transaction or ())
-    results = []
+    planned = []
+    codes = set()
+    all_wanted: set[str] = set()
     for request in requests:
         if request.service_types is not None:
             service_types = tuple(request.service_types)
@@ -767,6 +778,12 @@ def resolve_procedures(
             if "30" not in service_types
             else tuple([st for st in service_types if st != "30"])
         )
+        planned.append((request, service_types, wanted))
+        codes.add(request.code.upper())
+        all_wanted.update(wanted)
+    index = _PatientIndex(patient, rejections_from_transaction or (), codes, all_wanted)
+    results = []
+    for request, service_types, wanted in planned:
         st = index.service_type_level(wanted)
         proc = index.procedure_level(request)
         if proc is not None:
