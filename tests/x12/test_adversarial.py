@@ -384,3 +384,11 @@ def test_cli_directory_and_missing_file_are_one_line_each(
 def test_ten_thousand_msg_segments_stay_on_their_row() -> None:
     ic = read_271(_with_rows("EB*D*IND*30", *["MSG*NOTE"] * 10_000))
     assert len(ic.transactions[0].patients[0].benefits[-1].messages) == 10_000
+
+
+def test_a_stray_isa_inside_a_transaction_loses_nothing() -> None:
+    body = list(SUBSCRIBER_BODY)
+    body.insert(12, "ISA*00")
+    ic = read_271(make_271(body))
+    assert len(ic.transactions[0].patients[0].benefits) == 8
+    assert "isa_repeated" in {w.code for w in ic.warnings}

@@ -339,18 +339,16 @@ def walk_envelope(tokens: Tokens) -> Envelope:
             # Limitation: a second interchange with other delimiters than the first is not
             # split by its own ISA; its segments surface as segment_id_invalid warnings.
             warnings.append(ReadWarning("isa_repeated", "a second ISA inside the interchange", pos))
-            if st is not None:
-                warnings.append(ReadWarning("se_missing", "transaction closed by ISA", pos))
-                spans.append(_span(st, st_index, index, gs))
-                st = None
-            if gs is not None:
-                warnings.append(ReadWarning("ge_missing", "group closed by ISA", gs_pos))
-                gs = None
-            if not iea_seen:
-                warnings.append(ReadWarning("iea_missing", "interchange closed by ISA", pos))
-            isa = seg
-            gs_count = 0
-            iea_seen = False
+            # Inside an open transaction a stray ISA closes nothing (its segments stay read).
+            if st is None:
+                if gs is not None:
+                    warnings.append(ReadWarning("ge_missing", "group closed by ISA", gs_pos))
+                    gs = None
+                if not iea_seen:
+                    warnings.append(ReadWarning("iea_missing", "interchange closed by ISA", pos))
+                isa = seg
+                gs_count = 0
+                iea_seen = False
     end = len(segs)
     if st is not None:
         warnings.append(ReadWarning("se_missing", "transaction not closed by SE", end))
