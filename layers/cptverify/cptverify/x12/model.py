@@ -44,6 +44,7 @@ class ReadOnlyEmptyList(list[Any]):
         return (list, ())
 
 
+# Limitation: appending to a read row's list field that holds NO_ITEMS raises TypeError (assign).
 NO_ITEMS: list[Any] = ReadOnlyEmptyList()
 
 
