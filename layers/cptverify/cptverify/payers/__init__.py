@@ -1,0 +1,1 @@
+"""Payer connectivity: CAQH CORE transports, the payer registry, payer health and outcomes."""
