@@ -311,6 +311,8 @@ class _PatientIndex:
 
     def procedure_level(self, request: ProcedureRequest) -> _Level | None:
         """Rows whose EB13 is this procedure (same code and qualifier, modifiers that match)."""
+        if not self.by_code:
+            return None
         pairs = self.by_code.get(request.code.upper())
         if not pairs:
             return None
@@ -510,40 +512,47 @@ _NETWORK_LABEL = {
 
 # Limitation: when a payer sends two different values for one slot (say two calendar-year
 # totals told apart only by a MSG), the first is shown and the others are only named in a note.
-def _pick(
-    by_period: dict[str | None, list[Decimal]],
-    periods: Sequence[str | None],
-    label: str,
-    what: str,
-    notes: list[str],
-) -> tuple[Decimal | None, str | None]:
-    """The first value sent for the first of `periods` the payer used (noting disagreements)."""
-    for period in periods:
-        values = by_period.get(period)
-        if values:
-            if len(values) > 1 and len(set(values)) > 1:
-                shown = ", ".join(format_amount(v) or "" for v in values)
-                notes.append(
-                    f"{label} {what}: the payer sent several values ({shown}); the first is shown"
-                )
-            return values[0], period
-    return None, None
+def _disagreement(values: list[Decimal], label: str, what: str, notes: list[str]) -> None:
+    """Note a slot the payer sent several different values for (the first is used)."""
+    if len(set(values)) > 1:
+        shown = ", ".join(format_amount(v) or "" for v in values)
+        notes.append(f"{label} {what}: the payer sent several values ({shown}); the first is shown")
 
 
 def _accumulator(
     by_period: dict[str | None, list[Decimal]], source: Source, label: str, notes: list[str]
 ) -> Accumulator | None:
     """Total, remaining and met for one coverage level, each from its own row (its amounts by
-    EB06 period); sentinels dropped."""
-    total, total_period = _pick(by_period, _TOTAL_PERIODS, label, "total", notes)
-    remaining_order = ("33", "29") if total_period == "32" else _REMAINING_PERIODS
-    remaining, remaining_period = _pick(by_period, remaining_order, label, "remaining", notes)
+    EB06 period, the first sent for the first period the payer used); sentinels dropped."""
+    total: Decimal | None = None
+    total_period: str | None = None
+    for period in _TOTAL_PERIODS:
+        values = by_period.get(period)
+        if values:
+            total, total_period = values[0], period
+            if len(values) > 1:
+                _disagreement(values, label, "total", notes)
+            break
+    remaining: Decimal | None = None
+    remaining_period: str | None = None
+    for period in ("33", "29") if total_period == "32" else _REMAINING_PERIODS:
+        values = by_period.get(period)
+        if values:
+            remaining, remaining_period = values[0], period
+            if len(values) > 1:
+                _disagreement(values, label, "remaining", notes)
+            break
     met: Decimal | None = None
-    sent_met = by_period.get(_MET_PERIOD)
-    if sent_met:
-        met, _ = _pick(by_period, (_MET_PERIOD,), label, "met", notes)
+    values = by_period.get(_MET_PERIOD)
+    if values:
+        met = values[0]
+        if len(values) > 1:
+            _disagreement(values, label, "met", notes)
 
-    total_is_sentinel = total is not None and _outside(total) and is_sentinel(total)
+    floor, negative_floor = _SENTINEL_FLOOR, _NEGATIVE_FLOOR
+    total_is_sentinel = (
+        total is not None and (total >= floor or total <= negative_floor) and is_sentinel(total)
+    )
     if total_is_sentinel:
         notes.append(
             f"{label} {format_amount(total)} is a payer placeholder meaning "
@@ -551,7 +560,8 @@ def _accumulator(
         )
         total, total_period = None, None
     if remaining is not None and (
-        total_is_sentinel or (_outside(remaining) and is_sentinel(remaining))
+        total_is_sentinel
+        or ((remaining >= floor or remaining <= negative_floor) and is_sentinel(remaining))
     ):
         why = (
             "was computed against a placeholder total"
@@ -560,7 +570,7 @@ def _accumulator(
         )
         notes.append(f"{label} remaining {format_amount(remaining)} {why} and was dropped")
         remaining, remaining_period = None, None
-    if met is not None and _outside(met) and is_sentinel(met):
+    if met is not None and (met >= floor or met <= negative_floor) and is_sentinel(met):
         notes.append(f"{label} met {format_amount(met)} is a payer placeholder and was dropped")
         met = None
 
@@ -573,11 +583,6 @@ def _accumulator(
     if total is None and remaining is None and met is None:
         return None
     return _new(Accumulator, (total, remaining, met, source, total_period, remaining_period))
-
-
-def _outside(amount: Decimal) -> bool:
-    """False for amounts too small to be a placeholder (the cheap half of `is_sentinel`)."""
-    return amount >= _SENTINEL_FLOOR or amount <= _NEGATIVE_FLOOR
 
 
 def _copays(
