@@ -392,3 +392,21 @@ def test_a_stray_isa_inside_a_transaction_loses_nothing() -> None:
     ic = read_271(make_271(body))
     assert len(ic.transactions[0].patients[0].benefits) == 8
     assert "isa_repeated" in {w.code for w in ic.warnings}
+
+
+def test_a_walk_error_chains_no_exception_that_could_quote_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import traceback
+
+    from cptverify.x12 import reader271
+    from cptverify.x12.errors import StructureError
+
+    def dmg_failing(self: object, seg: list[str], pos: int) -> None:
+        raise KeyError(CANARY_MEMBER)
+
+    monkeypatch.setattr(reader271._Walker, "dmg", dmg_failing)
+    with pytest.raises(StructureError) as caught:
+        read_271(make_271())
+    printed = "".join(traceback.format_exception(caught.value))
+    assert CANARY_MEMBER not in printed

@@ -703,9 +703,11 @@ def _read_transaction(
         walker.close_hl()
     except X12Error:
         raise
-    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError):
         # Limitation: an unforeseen shape stops this transaction with a typed error, not a result.
-        raise StructureError("segment could not be walked", segment=pos) from exc
+        # `from None`: the original exception may quote file text (a KeyError names its key),
+        # and a chained cause would reach any traceback that is logged.
+        raise StructureError("segment could not be walked", segment=pos) from None
     upstream = bool(txn.errors)
     by_hl = walker.hl_patients
     parents = walker.hl_parents
