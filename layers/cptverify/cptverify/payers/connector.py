@@ -14,6 +14,7 @@ loopback, connect/read timeouts and the pool size from the payer registry.
 from __future__ import annotations
 
 import email.utils
+import re
 import ssl
 import threading
 import time
@@ -47,6 +48,9 @@ BUSY_CODES = frozenset({"42", "80"})
 # Reader warnings that mean the answer was cut off: a real-time 271 must arrive whole.
 TRUNCATION_WARNINGS = frozenset({"se_missing", "ge_missing", "iea_missing"})
 FAULT_HEADER = "X-Cptverify-Fault"
+# The longest wait a payer's Retry-After can ask for (the state machine caps it lower still).
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+_DELTA_SECONDS_RE = re.compile(r"[0-9]+")
 
 
 @dataclass(slots=True)
@@ -87,17 +91,23 @@ class Exchange:
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable.
+
+    Payer-written, so untrusted: only ASCII digits count as delta-seconds, and any value is
+    clamped to `MAX_RETRY_AFTER_SECONDS` (a 400-digit number or a year-9999 date stays finite).
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+    if _DELTA_SECONDS_RE.fullmatch(value):
+        seconds = float(value[:12])
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - (now if now is not None else time.time())
+        except (TypeError, ValueError, OverflowError, OSError):
+            return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 def trace_numbers_270(x12_270: str) -> list[str]:
