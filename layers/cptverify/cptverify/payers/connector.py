@@ -51,6 +51,43 @@ FAULT_HEADER = "X-Cptverify-Fault"
 # The longest wait a payer's Retry-After can ask for (the state machine caps it lower still).
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 _DELTA_SECONDS_RE = re.compile(r"[0-9]+")
+# CORE real-time envelope ErrorCodes (connectivity rule vC2.2.0) and our names for SOAP 1.2 faults.
+KNOWN_ERROR_CODES = frozenset(
+    {
+        *(
+            f"{field}Required"
+            for field in (
+                "PayloadType",
+                "ProcessingMode",
+                "PayloadID",
+                "TimeStamp",
+                "SenderID",
+                "ReceiverID",
+                "CORERuleVersion",
+                "Payload",
+            )
+        ),
+        "PayloadTypeNotSupported",
+        "ProcessingModeNotSupported",
+        "VersionMismatch",
+        "UnAuthorized",
+        "Unauthorized",
+        "PayloadInvalid",
+        "ReceiverIDInvalid",
+        "SenderIDInvalid",
+        *(
+            f"SOAPFault.{code}"
+            for code in (
+                "Sender",
+                "Receiver",
+                "VersionMismatch",
+                "MustUnderstand",
+                "DataEncodingUnknown",
+                "Unknown",
+            )
+        ),
+    }
+)
 
 
 @dataclass(slots=True)
@@ -108,6 +145,15 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         except (TypeError, ValueError, OverflowError, OSError):
             return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+
+
+def envelope_error_code(value: str) -> str:
+    """A refusal's ErrorCode as we may repeat it: a known CORE or SOAP code, else `Unrecognised`.
+
+    The payer writes this field; only names from the fixed vocabularies reach messages, logs and
+    Step Functions history, so a payer that puts member data in it cannot leak it through us.
+    """
+    return value if value in KNOWN_ERROR_CODES else "Unrecognised"
 
 
 def trace_numbers_270(x12_270: str) -> list[str]:
@@ -258,9 +304,10 @@ class PayerConnector:
             raise ResponseInvalid(str(exc), code="envelope", http_status=status, **facts) from None
         error_code = envelope.error_code
         if error_code and error_code != SUCCESS:
+            code = envelope_error_code(error_code)
             raise PayerRejected(
-                f"CORE envelope refused: ErrorCode {error_code}",
-                code=error_code,
+                f"CORE envelope refused: ErrorCode {code}",
+                code=code,
                 http_status=status,
                 **facts,
             )
@@ -270,7 +317,7 @@ class PayerConnector:
             raise ResponseInvalid("envelope carries no payload", code="no_payload", **facts)
         if envelope.payload_type and envelope.payload_type != PAYLOAD_TYPE_271:
             raise ResponseInvalid(
-                f"payload type {envelope.payload_type[:60]} is not a 271",
+                "payload type is not a 271",
                 code="payload_type",
                 **facts,
             )
