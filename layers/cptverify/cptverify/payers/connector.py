@@ -366,7 +366,10 @@ class PayerConnector:
                 for t in patient.traces
                 if t.type == "2"
             ]
-            if any(n not in expected_traces for n in echoed):
+            # A 271 that names a patient must echo our trace: one without TRN*2 could be about
+            # anyone. (A refusal at the payer or provider level names no patient and no TRN.)
+            names_patient = any(txn.patients for txn in interchange.transactions)
+            if (names_patient and not echoed) or any(n not in expected_traces for n in echoed):
                 raise ResponseInvalid("271 TRN does not answer our 270", code="trn", **facts)
         exchange.interchange = interchange
         exchange.rejections = aaas
