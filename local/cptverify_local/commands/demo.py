@@ -15,11 +15,14 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cptverify_local.stack.parts import BATCH_PARTS, SAMPLE_SCHEDULE, missing
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULT_OUT = Path("demo-output")
 DEFAULT_TIMEOUT_S = 120.0
@@ -59,7 +62,8 @@ def _fail(message: str, code: int = 2) -> int:
 
 @contextmanager
 def _logs_to(path: Path) -> Iterator[None]:
-    """Send service and library logs to a file while the table owns the terminal."""
+    """Send service logs, library logs and anything printed (metrics records) to a file while
+    the table owns the terminal."""
     from cptverify.observability import logger
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +77,8 @@ def _logs_to(path: Path) -> Iterator[None]:
         file_handler.setLevel(logging.WARNING)
         root.addHandler(file_handler)
         try:
-            yield
+            with redirect_stdout(stream):
+                yield
         finally:
             root.removeHandler(file_handler)
             handler.setStream(previous)
@@ -90,13 +95,14 @@ def run(args: argparse.Namespace) -> int:
         return _fail("cannot run yet, missing: " + "; ".join(absent))
 
     out_dir: Path = args.out
-    with _logs_to(out_dir / "demo.log"):
-        return _run(schedule, out_dir, args.timeout)
-
-
-def _run(schedule: Path, out_dir: Path, timeout_s: float) -> int:
     from rich.console import Console
 
+    console = Console(file=sys.stdout)
+    with _logs_to(out_dir / "demo.log"):
+        return _run(schedule, out_dir, args.timeout, console)
+
+
+def _run(schedule: Path, out_dir: Path, timeout_s: float, console: Console) -> int:
     from cptverify_local.stack.embedded import StackPartsMissing, embedded_stack
     from cptverify_local.stack.view import (
         BatchProgress,
@@ -107,7 +113,6 @@ def _run(schedule: Path, out_dir: Path, timeout_s: float) -> int:
         watch_batch,
     )
 
-    console = Console()
     body = schedule.read_bytes()
     with ExitStack() as cleanup:
         try:
@@ -162,7 +167,7 @@ def _run(schedule: Path, out_dir: Path, timeout_s: float) -> int:
                     rows=int(item.get("rows", 0)),
                     inquiries=int(item.get("inquiries", 0)),
                     payer_calls=stack.payer_calls(),
-                    retries=stack.retries(),
+                    retries=stack.batch_retries(uploaded.batch_id),
                     bad_rows=int(item.get("bad_rows", 0)),
                     elapsed_s=elapsed,
                     completed=int(item.get("completed", 0)),

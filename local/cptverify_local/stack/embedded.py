@@ -182,8 +182,27 @@ class LocalStack:
         return int(self.simulator.metrics().get("total_requests", 0))
 
     def retries(self) -> int:
-        """Retry backoffs the state machine took (recorded by the harness's clock)."""
-        return len(self.aws.clock.sleeps)
+        """Retry backoffs and Retry-After waits the state machine took (harness clock)."""
+        return len(self.aws.clock.sleeps) + len(self.aws.clock.waits)
+
+    def batch_inquiries(self, batch_id: str) -> list[dict[str, Any]]:
+        """The inquiry items of one batch (a scan: fine for a local table)."""
+        from boto3.dynamodb.conditions import Attr
+
+        table = self.aws.session.resource("dynamodb").Table(self.aws.table_name)
+        condition = Attr("sk").eq("INQUIRY") & Attr("batch_id").eq(batch_id)
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"FilterExpression": condition}
+        while True:
+            page = table.scan(**kwargs)
+            items += [dict(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def batch_retries(self, batch_id: str) -> int:
+        """Attempts beyond the first, over the batch's inquiries (backoffs and Retry-After)."""
+        return sum(max(0, int(i.get("attempts", 0)) - 1) for i in self.batch_inquiries(batch_id))
 
     def execution_statuses(self) -> dict[str, int]:
         counts: dict[str, int] = {}
