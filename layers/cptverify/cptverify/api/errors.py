@@ -159,7 +159,13 @@ def step_error(exc: BaseException) -> Exception:
     Step Functions matches `Retry`/`Catch` on the error name (the exception's class name) and
     records the message as the cause, so the message is rebuilt from ids and codes only.
     """
+    from cptverify.payers.errors import RETRYABLE_ERROR_NAMES
+
     name = type(exc).__name__
+    if name in RETRYABLE_ERROR_NAMES and getattr(exc, "retryable", True) is False:
+        # The state machine retries by name, so an error that says no retry can help (AAA 42
+        # with AAA04 W, X or S) leaves under a name no Retry matches.
+        name += NO_RESUBMIT_SUFFIX
     code = getattr(exc, "code", None)
     payer = getattr(exc, "payer_id", None)
     parts = [name]
@@ -170,6 +176,7 @@ def step_error(exc: BaseException) -> Exception:
     return _step_error_class(name)(", ".join(str(p) for p in parts))
 
 
+NO_RESUBMIT_SUFFIX = "NoResubmit"
 _STEP_ERRORS: dict[str, type[Exception]] = {}
 
 

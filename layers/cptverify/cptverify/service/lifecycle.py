@@ -27,6 +27,7 @@ FAILURE_REASONS: dict[str, str] = {
     "PayerTimeout": "the payer did not answer in time, after every retry",
     "PayerUnavailable": "the payer could not be reached, after every retry",
     "PayerBusy": "the payer was busy, after every retry",
+    "PayerBusyNoResubmit": "the payer was busy and asked not to resubmit for now",
     "PayerThrottled": "no pacing lease for the payer became free, after every retry",
     "PayerRejected": "the payer refused the request envelope",
     "ResponseInvalid": "the payer's answer was not a readable 271 for this inquiry",
