@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = Path("demo-output")
 DEFAULT_TIMEOUT_S = 120.0
+TABLE_WIDTH = 180
 
 
 def register(subparsers: Any) -> None:
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(file=sys.stdout)
+    if console.width < TABLE_WIDTH:
+        # Limitation: narrower terminals wrap the table's lines rather than fold its cells.
+        console = Console(file=sys.stdout, width=TABLE_WIDTH)
     with _logs_to(out_dir / "demo.log"):
         return _run(schedule, out_dir, args.timeout, console)
 

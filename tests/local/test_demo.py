@@ -1,0 +1,55 @@
+"""`cptverify demo` end to end on a small schedule, and its one-line refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cptverify_local.cli import main
+from tests.local.conftest import CANARIES
+from tests.local.test_end_to_end import HEADER, row
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_prints_the_table_and_copies_the_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schedule = tmp_path / "day.csv"
+    lines = [HEADER, row("D1", "ACME", "99213", claim="DC1", member="ACM100001")]
+    lines[1] = lines[1].replace("CANARYFIRST", "JANE").replace("CANARYLAST", "DOE")
+    lines[1] = lines[1].replace("1901-02-03", "1980-01-15")
+    lines.append(row("D2", "ACME", ""))  # a bad row: no procedures
+    schedule.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+
+    code = main(["demo", "--schedule", str(schedule), "--out", str(out)])
+
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "D1" in printed and "99213" in printed and "25.00" in printed
+    assert "schedule rows" in printed and "payer calls" in printed
+    assert sorted(p.name for p in out.iterdir()) == [
+        "demo.log",
+        "errors.csv",
+        "report.csv",
+        "report.json",
+    ]
+    report = json.loads((out / "report.json").read_text())
+    assert [ln["appointment_id"] for ln in report["lines"]] == ["D1"]
+    assert "procedures" in (out / "errors.csv").read_text()
+    log = (out / "demo.log").read_text()
+    assert "JANE" not in log and "ACM100001" not in log and "1980-01-15" not in log
+    assert not any(c in printed for c in CANARIES)
+
+
+def test_demo_refuses_a_missing_schedule_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["demo", "--schedule", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "nope.csv" in err
