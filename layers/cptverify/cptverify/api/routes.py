@@ -89,13 +89,15 @@ def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
     request = APIGatewayProxyEvent(event)
-    identity = request.request_context.identity
+    # Read defensively: an event without requestContext or identity is a caller without a key.
+    context_part = event.get("requestContext") or {}
+    api_key_id = (context_part.get("identity") or {}).get("apiKeyId")
     route = request.resource
     tenant: str | None = None
     try:
-        if not identity.api_key_id:
+        if not api_key_id or not isinstance(api_key_id, str):
             raise service_errors.Unauthenticated("an API key is required (x-api-key header)")
-        tenant = _tenant_of(identity.api_key_id)
+        tenant = _tenant_of(api_key_id)
         if tenant is None:
             raise service_errors.Forbidden("this API key is not bound to a tenant")
         if _body_size(event) > _body_limit(route):
@@ -113,11 +115,11 @@ def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
         extra={
             "audit": True,
             "tenant": tenant,
-            "api_key_id": identity.api_key_id,
+            "api_key_id": api_key_id,
             "method": request.http_method,
             "route": route,
             "status": response.get("statusCode"),
-            "request_id": request.request_context.request_id,
+            "request_id": context_part.get("requestId"),
             "ids": dict(request.path_parameters or {}),
         },
     )
