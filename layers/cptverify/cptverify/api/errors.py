@@ -91,6 +91,16 @@ def register(app: APIGatewayRestResolver) -> None:
             HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_request", "the request is invalid", fields
         )
 
+    @app.exception_handler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response[Any]:
+        # Raised while decoding a body of thousands of nested arrays or objects.
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "the request is invalid",
+            [{"field": "body", "rule": "must be valid JSON"}],
+        )
+
     @app.exception_handler(ValidationError)
     def _invalid_model(exc: ValidationError) -> Response[Any]:
         errors = exc.errors(include_input=False, include_url=False, include_context=False)
