@@ -384,7 +384,9 @@ class LocalApiServer(ThreadingHTTPServer):
 
     def start(self) -> LocalApiServer:
         """Serve in a background thread and return at once."""
-        self._thread = threading.Thread(target=self.serve_forever, name="local-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="local-api", daemon=True
+        )
         self._thread.start()
         return self
 
