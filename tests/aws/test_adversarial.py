@@ -1,0 +1,187 @@
+"""Adversarial runs of the API and the state machine: bad input, payer faults, canaries.
+
+Every inquiry must end COMPLETED, REJECTED or FAILED with a data-free reason; retries must
+follow the error's class; no canary patient value may reach an error body, a task payload or an
+execution's history.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cptverify.aws import store
+from cptverify_local.harness import AwsStack
+from tests.aws.conftest import (
+    CANARIES,
+    PayerScript,
+    api_event,
+    execution_of,
+    inquiry_body,
+    submit,
+)
+from tests.aws.test_api import call, post_inquiry
+
+TERMINAL = ("COMPLETED", "REJECTED", "FAILED")
+
+
+def _no_canary(stack: AwsStack, *texts: str) -> None:
+    """No canary in the given texts, task payloads, or any execution's input/output/history."""
+    places = [*texts, json.dumps([(i.event, i.result) for i in stack.invocations], default=str)]
+    client = stack.session.client("stepfunctions")
+    for execution in stack.executions():
+        described = client.describe_execution(executionArn=execution["executionArn"])
+        places.append(
+            json.dumps(
+                [
+                    described.get("input"),
+                    described.get("output"),
+                    stack.history(execution["executionArn"]),
+                ],
+                default=str,
+            )
+        )
+    for text in places:
+        for canary in CANARIES:
+            assert canary not in text
+
+
+def _final(inquiry_id: str) -> dict[str, Any]:
+    item = store.get_inquiry("local", inquiry_id)
+    assert item is not None
+    assert item["status"] in TERMINAL
+    return item
+
+
+# -- payer faults through the real state machine ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "error", "calls"),
+    [
+        ("http_500", "FAILED", "PayerUnavailable", 4),
+        ("http_503", "FAILED", "PayerUnavailable", None),
+        ("http_429", "FAILED", "PayerUnavailable", None),
+        ("drop", "FAILED", "PayerUnavailable", 4),
+        # A payer busy on every call opens its circuit, so the last error may be the open circuit.
+        ("aaa42", "FAILED", "PayerBusy|PayerUnavailable", None),
+        ("aaa80", "FAILED", "PayerBusy|PayerUnavailable", None),
+        ("truncated", "FAILED", "ResponseInvalid", 1),
+        ("non_x12", "FAILED", "ResponseInvalid", 1),
+        ("envelope_error", "FAILED", "PayerRejected", 1),
+    ],
+)
+def test_a_payer_that_keeps_failing_ends_in_a_recorded_terminal_state(
+    stack: AwsStack, payer: PayerScript, fault: str, status: str, error: str, calls: int | None
+) -> None:
+    payer.plan = [fault] * 20
+
+    inquiry_id = submit(stack, inquiry_body())
+    execution_of(stack, inquiry_id)
+
+    item = _final(inquiry_id)
+    assert item["status"] == status
+    assert item["reason"]["error"] in error.split("|")
+    assert item["reason"]["message"] and "unexpected" not in item["reason"]["message"]
+    if calls is not None:
+        assert payer.calls == calls
+    assert payer.calls < 20, "retries must be bounded"
+    _no_canary(stack)
+
+
+@pytest.mark.parametrize("follow_up", ["W", "X", "S"])
+def test_a_busy_payer_that_says_do_not_resubmit_is_not_retried(
+    stack: AwsStack, payer: PayerScript, follow_up: str
+) -> None:
+    from cptverify.payers.errors import PayerBusy
+
+    # GIVEN a payer whose AAA 42 carries AAA04 W/X/S (wait days, or a third party will answer)
+    busy = PayerBusy.from_aaa("42", follow_up, payer_id="ACME")
+    assert busy.retryable is False
+    payer.plan = [busy] * 10
+
+    # WHEN the inquiry runs
+    inquiry_id = submit(stack, inquiry_body())
+    execution_of(stack, inquiry_id)
+
+    # THEN the payer is asked once, and the inquiry is FAILED as busy, with no backoff slept
+    item = _final(inquiry_id)
+    assert item["status"] == "FAILED" and item["reason"]["error"] == "PayerBusyNoResubmit"
+    assert "resubmit" in item["reason"]["message"]
+    assert payer.calls == 1
+    assert stack.clock.sleeps == [] and stack.clock.waits == []
+
+
+def test_an_inquiry_for_a_payer_not_in_the_registry(stack: AwsStack, payer: PayerScript) -> None:
+    body = inquiry_body()
+    body["payer"]["id"] = "NOSUCHPAYER"
+
+    status, answer, _ = post_inquiry(stack, body)
+
+    if status == 202:
+        # Accepted: then it must still end in a recorded terminal state with a named reason.
+        execution_of(stack, answer["inquiry_id"])
+        item = _final(answer["inquiry_id"])
+        assert item["status"] == "FAILED"
+        assert item["reason"]["error"] == "PayerConfigError"
+    else:
+        assert status == 422
+        assert [f["field"] for f in answer["fields"]] == ["payer.id"]
+    assert payer.calls == 0
+
+
+# -- API input ----------------------------------------------------------------------------------
+
+
+def test_deeply_nested_json_is_a_422_naming_the_body(stack: AwsStack) -> None:
+    status, body, _ = post_inquiry(stack, "[" * 30_000 + "]" * 30_000)
+
+    assert status == 422
+    assert body["fields"] == [{"field": "body", "rule": "must be valid JSON"}]
+
+
+@pytest.mark.parametrize("context", [{"identity": None}, {}, None])
+def test_an_event_without_an_api_key_identity_is_401(
+    stack: AwsStack, context: dict[str, Any] | None
+) -> None:
+    event = api_event("get_inquiry.json")
+    if context is None:
+        del event["requestContext"]
+    else:
+        event["requestContext"] = context
+
+    status, body, _ = call(stack, event)
+
+    assert status == 401 and body["error"] == "unauthenticated"
+
+
+@pytest.mark.parametrize("final", ["COMPLETED", "FAILED"])
+def test_resubmit_of_a_completed_or_failed_inquiry_is_a_conflict(
+    stack: AwsStack, payer: PayerScript, final: str
+) -> None:
+    payer.plan = [] if final == "COMPLETED" else ["envelope_error"]
+    inquiry_id = submit(stack, inquiry_body())
+    execution_of(stack, inquiry_id)
+    assert _final(inquiry_id)["status"] == final
+    fix = {"subscriber": {"member_id": "CANARYMEMBER123", "last_name": "CANARYLAST"}}
+
+    status, body, _ = call(
+        stack, api_event("resubmit_inquiry.json", path_parameters={"id": inquiry_id}, body=fix)
+    )
+
+    assert status == 409 and body["error"] == "conflict"
+    assert len(stack.executions()) == 1
+    _no_canary(stack, json.dumps(body))
+
+
+@pytest.mark.parametrize(
+    "prefer",
+    ["wait=abc", "wait=-1", "wait=", "wait=99999999999", "wait=0", "respond-async", "\u00e9"],
+)
+def test_junk_prefer_values_answer_202(stack: AwsStack, payer: PayerScript, prefer: str) -> None:
+    status, body, headers = post_inquiry(stack, inquiry_body(), Prefer=prefer)
+
+    assert status == 202 and body["status"] == "PENDING"
+    assert "preference-applied" not in headers
