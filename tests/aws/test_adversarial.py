@@ -8,6 +8,7 @@ execution's history.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,3 +186,54 @@ def test_junk_prefer_values_answer_202(stack: AwsStack, payer: PayerScript, pref
 
     assert status == 202 and body["status"] == "PENDING"
     assert "preference-applied" not in headers
+
+
+# -- pacing under concurrent inquiries ---------------------------------------------------------
+
+
+def test_concurrent_inquiries_never_exceed_the_registry_limit(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from cptverify.payers import connector, registry
+    from cptverify.payers.registry import REGISTRY_FILE_ENV
+    from cptverify_local.simulator import running_simulator
+    from tests.aws.conftest import PLAN_BOOK
+
+    # GIVEN ACME limited to 2 concurrent requests, answering in 150-250 ms
+    shipped = Path(registry.__file__).resolve().parent.parent / "data" / "payers.yaml"
+    data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    for entry in data["payers"]:
+        if entry["id"] == "ACME":
+            entry["max_concurrent_requests"] = 2
+    (tmp_path / "payers.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    book = yaml.safe_load(PLAN_BOOK.read_text(encoding="utf-8"))
+    book["payers"]["ACME"]["faults"]["latency"] = {"min_ms": 150, "max_ms": 250}
+    (tmp_path / "book.yaml").write_text(yaml.safe_dump(book), encoding="utf-8")
+    monkeypatch.setenv(REGISTRY_FILE_ENV, str(tmp_path / "payers.yaml"))
+
+    with (
+        AwsStack(concurrency=4) as stack,
+        running_simulator(tmp_path / "book.yaml") as simulator,
+    ):
+        monkeypatch.setenv("CPTVERIFY_PAYER_BASE_URL", simulator.url)
+        registry.load_registry.cache_clear()
+        connector.reset_connectors()
+        try:
+            # WHEN six inquiries run at once
+            ids = [submit(stack, inquiry_body(claim_id=f"CLM-P{n}")) for n in range(6)]
+            stack.wait_all()
+            peak = simulator.metrics()["payers"]["ACME"]["peak_concurrent"]
+        finally:
+            connector.reset_connectors()
+            registry.load_registry.cache_clear()
+
+        # THEN the payer never saw more than 2 at once, and every inquiry is terminal
+        # (backoffs are recorded, not slept, so the throttled ones use up their retries at once)
+        assert peak == 2
+        items = [_final(i) for i in ids]
+        assert any(i["status"] == "COMPLETED" for i in items)
+        for item in items:
+            if item["status"] == "FAILED":
+                assert item["reason"]["error"] == "PayerThrottled"
