@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ def test_demo_prints_the_table_and_copies_the_reports(
     lines.append(row("D2", "ACME", ""))  # a bad row: no procedures
     schedule.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
+    environment_before = dict(os.environ)
 
     code = main(["demo", "--schedule", str(schedule), "--out", str(out)])
 
@@ -43,6 +46,9 @@ def test_demo_prints_the_table_and_copies_the_reports(
     log = (out / "demo.log").read_text()
     assert "JANE" not in log and "ACM100001" not in log and "1980-01-15" not in log
     assert not any(c in printed for c in CANARIES)
+    # Nothing keeps running and the environment is as it was.
+    assert [t.name for t in threading.enumerate() if "serve_forever" in t.name] == []
+    assert dict(os.environ) == environment_before
 
 
 def test_demo_refuses_a_missing_schedule_in_one_line(
