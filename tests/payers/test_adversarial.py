@@ -176,3 +176,30 @@ def test_a_271_without_our_trace_does_not_answer_our_270(acme_270: tuple[str, st
     # THEN the untraced one is not taken as the answer to our 270
     assert answered.interchange is not None and not answered.interchange.warnings
     assert info.value.code == "trn"
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_a_body_that_does_not_decode_is_response_invalid(
+    acme_270: tuple[str, str], status: int
+) -> None:
+    broken = {"Content-Encoding": "gzip"}
+    connector = _connector(lambda r: httpx.Response(status, content=b"not gzip", headers=broken))
+
+    exc = _send(connector, *acme_270)
+
+    assert type(exc) is ResponseInvalid and exc.code == "content_encoding"
+    assert isinstance(connector.metrics, MemoryPayerMetrics)
+    assert connector.metrics.outcomes == {("ACME", "ResponseInvalid"): 1}
+
+
+def test_an_unexpected_error_is_not_counted_as_an_answer(acme_270: tuple[str, str]) -> None:
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug below the connector")
+
+    connector = _connector(explode)
+
+    with connector, pytest.raises(RuntimeError):
+        connector.send(acme_270[0], expected_traces=[acme_270[1]])
+
+    assert isinstance(connector.metrics, MemoryPayerMetrics)
+    assert connector.metrics.outcomes == {("ACME", "unexpected_error"): 1}

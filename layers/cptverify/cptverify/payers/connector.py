@@ -274,7 +274,12 @@ class PayerConnector:
             raise PayerUnavailable(
                 "connection dropped", code="connection_dropped", **facts
             ) from None
-        except httpx.TransportError:
+        except httpx.DecodingError:
+            # The body does not decode as its Content-Encoding says (a broken gzip, say).
+            raise ResponseInvalid(
+                "response body does not decode", code="content_encoding", **facts
+            ) from None
+        except httpx.RequestError:
             raise PayerUnavailable("transport error", code="transport_error", **facts) from None
         answered = time.perf_counter()
 
@@ -410,6 +415,9 @@ class PayerConnector:
                     "payer circuit failure recorded",
                     extra={"payer_id": self.payer.id, "failures": state.failures},
                 )
+            raise
+        except Exception:
+            outcome = "unexpected_error"
             raise
         finally:
             latency = (time.perf_counter() - started) * 1000
