@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from cptverify.benefits.resolve import ProcedureRequest, resolve_procedures
@@ -64,15 +65,33 @@ def test_c23_medicare_advantage_accumulators_and_sentinels() -> None:
     assert oop["individual"]["remaining"] == "2987.32"
     assert oop["individual"]["total"] == "3290.00"
     assert oop["family"]["remaining"] is None
-    # 99213 is asked as 98 (office visit) and 96 (professional): both rows are returned, the
-    # specialist one with its MSG.
+    # 99213 is asked as 98 (office visit) then 96 (professional): 98 has a copay and a
+    # coinsurance, so the 96 specialist rows are not used for either (the oracle: STC 98 $15).
     assert [(c["amount"], c["time_period"], c["messages"]) for c in both["copay"]] == [
-        ("15.00", "7", []),
-        ("0.00", "7", ["OFFICE VISIT SPECIALIST"]),
+        ("15.00", "7", [])
     ]
-    assert [c["percent"] for c in both["coinsurance"]] == ["0.2", "0"]
+    assert [c["percent"] for c in both["coinsurance"]] == ["0"]
+    assert both["messages"] == []
     notes = " ".join(r["notes"])
     assert "99999.99" in notes and "99709.99" in notes and "99697.31" in notes
+
+
+def test_c23_99213_estimate_uses_the_98_copay() -> None:
+    ic = read_271(
+        shared_path(
+            "cases", "271-uhc-medicare-advantage-2018-period-23-24-29-sentinel-99999.x12"
+        ).read_bytes()
+    )
+    patient = ic.transactions[0].patients[0]
+    request = ProcedureRequest("99213", allowed_amount=Decimal("95.00"))
+    (r,) = resolve_procedures(patient, [request], network="in")
+    estimate = procedure_result_to_dict(r)["estimate"]
+    # Deductible remaining 0.00, then the 15.00 copay, then 0% coinsurance on the rest.
+    assert (estimate["patient_pays"], estimate["plan_pays"], estimate["missing"]) == (
+        "15.00",
+        "80.00",
+        [],
+    )
 
 
 def test_c23_specialist_coinsurance_and_msg_rows() -> None:

@@ -63,26 +63,26 @@ def test_ranges_are_well_formed_and_reachable(code_range: object) -> None:
         ("90686", "HC", ("80",), "immunization"),
         ("90471", "HC", ("80",), "immunization"),
         ("98941", "HC", ("33",), "chiropractic"),
-        ("99396", "HC", ("98", "81"), "preventive_visit"),
-        ("99392", "HC", ("98", "81", "BH"), "preventive_visit"),
+        ("99396", "HC", ("81", "98"), "preventive_visit"),
+        ("99392", "HC", ("81", "BH", "98"), "preventive_visit"),
         ("E0114", "HC", ("12", "DM"), "durable_medical_equipment"),
         ("J1100", "HC", ("1",), "administered_drug"),
         ("J9035", "HC", ("78",), "chemotherapy_drug"),
         ("A0425", "HC", ("56",), "ambulance"),
         ("L3000", "HC", ("75",), "orthotic_prosthetic"),
-        ("D0120", "AD", ("35", "23"), "dental_diagnostic"),
-        ("D1110", "AD", ("35", "41"), "dental_preventive"),
-        ("D2391", "AD", ("35", "25"), "dental_restorative"),
-        ("D2740", "AD", ("35", "36", "25"), "dental_crown"),
-        ("D3330", "AD", ("35", "26"), "endodontics"),
-        ("D4341", "AD", ("35", "24"), "periodontics"),
-        ("D5110", "AD", ("35", "39"), "prosthodontics_removable"),
-        ("D5986", "AD", ("35", "27"), "maxillofacial_prosthetics"),
-        ("D6010", "AD", ("35", "39"), "implant_services"),
-        ("D6750", "AD", ("35", "39", "36"), "prosthodontics_fixed"),
-        ("D7140", "AD", ("35", "40"), "oral_surgery"),
-        ("D8080", "AD", ("35", "38"), "orthodontics"),
-        ("D9110", "AD", ("35", "28"), "adjunctive_dental"),
+        ("D0120", "AD", ("23", "35"), "dental_diagnostic"),
+        ("D1110", "AD", ("41", "35"), "dental_preventive"),
+        ("D2391", "AD", ("25", "35"), "dental_restorative"),
+        ("D2740", "AD", ("36", "25", "35"), "dental_crown"),
+        ("D3330", "AD", ("26", "35"), "endodontics"),
+        ("D4341", "AD", ("24", "35"), "periodontics"),
+        ("D5110", "AD", ("39", "35"), "prosthodontics_removable"),
+        ("D5986", "AD", ("27", "35"), "maxillofacial_prosthetics"),
+        ("D6010", "AD", ("39", "35"), "implant_services"),
+        ("D6750", "AD", ("39", "36", "35"), "prosthodontics_fixed"),
+        ("D7140", "AD", ("40", "35"), "oral_surgery"),
+        ("D8080", "AD", ("38", "35"), "orthodontics"),
+        ("D9110", "AD", ("28", "35"), "adjunctive_dental"),
     ],
 )
 def test_documented_mappings(
@@ -93,7 +93,7 @@ def test_documented_mappings(
 
 
 def test_cdt_code_sent_as_hc_is_still_dental() -> None:
-    assert service_types_for("D0120") == ("35", "23")
+    assert service_types_for("D0120") == ("23", "35")
 
 
 @pytest.mark.parametrize("code", ["0500F", "0042T", "99499", "C1713", "S9083", "T1015", "90901"])

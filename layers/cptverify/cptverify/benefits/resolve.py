@@ -3,9 +3,9 @@
 Payers rarely answer per CPT: most answer per service type, some per procedure (EB13), some only
 for the whole plan, and one value may come from each level. So every kind of benefit (copay,
 coinsurance, deductible, out-of-pocket, limits, authorization, non-coverage) is resolved on its
-own and per network bucket: the rows whose EB13 is this procedure, else the rows for its
-crosswalked service types, else the plan-level rows (service type 30 or none). Every value keeps
-its source level. See docs/resolution.md for the rules in full.
+own and per network bucket: the rows whose EB13 is this procedure, else the rows of the first of
+its crosswalked service types (ordered, most specific first) that has rows of that kind, else the
+plan-level rows (service type 30 or none). Every value keeps its source level. See docs/resolution.md for the rules in full.
 
 A patient's rows are grouped once per call, and what one level says (its rows per network and
 kind, the values built from them, their notes) is worked out once and shared by every requested
@@ -307,7 +307,7 @@ class _PatientIndex:
             self.plan_notes[network] = kind_notes
         self._plan_buckets: dict[str, _Bucket] = {}
         self._service_type_levels: dict[tuple[str, ...], _Level] = {}
-        self._levels_by_rows: dict[tuple[int, ...], _Level] = {}
+        self._levels_by_rows: dict[tuple[str, ...], _Level] = {}
 
     def procedure_level(self, request: ProcedureRequest) -> _Level | None:
         """Rows whose EB13 is this procedure (same code and qualifier, modifiers that match)."""
@@ -333,29 +333,44 @@ class _PatientIndex:
         return _Level("procedure", (), found) if found else None
 
     def service_type_level(self, wanted: tuple[str, ...]) -> _Level:
-        """The service-type level of these service types; one per distinct set of rows."""
+        """The service-type level of these service types (most specific first): per network and
+        kind, the rows of the first service type that has rows of that kind; one per distinct
+        list of service types with rows."""
         level = self._service_type_levels.get(wanted)
         if level is None:
-            if not self.by_service_type:
-                level = self._levels_by_rows.get(())
-                if level is None:
-                    level = self._levels_by_rows[()] = _Level("service_type", (), ())
-                self._service_type_levels[wanted] = level
-                return level
-            pairs: _Pairs
-            if len(wanted) == 1:
-                pairs = self.by_service_type.get(wanted[0], ())
-            else:
-                found: dict[int, tuple[int, Benefit]] = {}
-                for st in wanted:
-                    for pair in self.by_service_type.get(st, ()):
-                        found[pair[0]] = pair
-                pairs = [found[k] for k in sorted(found)]
-            key = tuple([pair[0] for pair in pairs])
-            level = self._levels_by_rows.get(key)
+            by_service_type = self.by_service_type
+            present = tuple([st for st in wanted if st in by_service_type])
+            level = self._levels_by_rows.get(present)
             if level is None:
-                level = self._levels_by_rows[key] = _Level("service_type", key, pairs)
+                level = self._levels_by_rows[present] = self._ordered_level(present)
             self._service_type_levels[wanted] = level
+        return level
+
+    def _ordered_level(self, present: tuple[str, ...]) -> _Level:
+        """Compose the levels of single service types: a kind's rows in a network come from the
+        first type with such rows; coverage rows from the first type with any; errors from all."""
+        singles = []
+        for st in present:
+            single = self._levels_by_rows.get((st,))
+            if single is None:
+                single = self._levels_by_rows[(st,)] = _Level(
+                    "service_type", (), self.by_service_type[st]
+                )
+            singles.append(single)
+        if len(singles) == 1:
+            return singles[0]
+        level = _Level("service_type", (), ())
+        for single in singles:
+            for network, by_kind in single.kinds.items():
+                into = level.kinds.get(network)
+                if into is None:
+                    into = level.kinds[network] = {}
+                for kind, rows in by_kind.items():
+                    if kind not in into:
+                        into[kind] = rows
+            if not level.coverage:
+                level.coverage = single.coverage
+            level.errors.update(single.errors)
         return level
 
     def resolve(self, proc: _Level | None, st: _Level) -> _Answer:
