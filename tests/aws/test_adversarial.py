@@ -237,3 +237,31 @@ def test_concurrent_inquiries_never_exceed_the_registry_limit(
         for item in items:
             if item["status"] == "FAILED":
                 assert item["reason"]["error"] == "PayerThrottled"
+
+
+# -- nothing lost ------------------------------------------------------------------------------
+
+
+def test_an_inquiry_whose_execution_cannot_start_is_recorded_failed(
+    stack: AwsStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cptverify.aws import executions
+
+    # GIVEN Step Functions refusing to start executions (throttled, quota, outage)
+    def refuse(tenant: str, inquiry_id: str, mode: str) -> str:
+        raise RuntimeError("ExecutionLimitExceeded")
+
+    monkeypatch.setattr(executions, "start", refuse)
+
+    # WHEN a partner posts an inquiry
+    status, body, _ = post_inquiry(stack, inquiry_body())
+
+    # THEN the answer is a data-free 500, and the stored inquiry is not left PENDING forever
+    assert status == 500 and body["error"] == "internal_error"
+    table = stack.session.resource("dynamodb").Table(stack.table_name)
+    items: list[dict[str, Any]] = table.scan()["Items"]
+    ids = [str(i["inquiry_id"]) for i in items if "status" in i and "claim_id" in i]
+    assert len(ids) == 1
+    item = _final(ids[0])
+    assert item["status"] == "FAILED" and item["reason"]["error"] == "ExecutionNotStarted"
+    _no_canary(stack, json.dumps(body))

@@ -20,6 +20,7 @@ from cptverify.service.errors import Conflict, NotFound
 from cptverify.service.store_request import load_request_data, save_request
 
 MAX_WAIT_SECONDS = 25
+NOT_STARTED = "ExecutionNotStarted"
 POLL_SECONDS = 0.25
 
 
@@ -55,7 +56,18 @@ def submit(
     if resubmit_of:
         item["resubmit_of"] = resubmit_of
     store.put_inquiry(item)
-    executions.start(tenant, inquiry_id, mode)
+    try:
+        executions.start(tenant, inquiry_id, mode)
+    except Exception:
+        # Nothing will ever run this inquiry: record it FAILED rather than leave it PENDING.
+        store.finish(
+            tenant,
+            inquiry_id,
+            lifecycle.FAILED,
+            {"reason": {"error": NOT_STARTED, "message": lifecycle.failure_reason(NOT_STARTED)}},
+        )
+        logger.info("inquiry execution not started", extra={"inquiry_id": inquiry_id})
+        raise
     logger.info("inquiry submitted", extra={"inquiry_id": inquiry_id, "mode": mode})
     return {"inquiry_id": inquiry_id, "status": lifecycle.PENDING}
 

@@ -34,6 +34,7 @@ FAILURE_REASONS: dict[str, str] = {
     "PayerConfigError": "the payer is not configured for this deployment",
     "InquiryInvalid": "the stored inquiry could not be read",
     "States.Timeout": "a step ran out of time",
+    "ExecutionNotStarted": "the workflow could not be started; submit the inquiry again",
     "UnexpectedOutcome": "a step returned an outcome the workflow does not know",
 }
 DEFAULT_FAILURE_REASON = "an unexpected error stopped the inquiry"
