@@ -14,5 +14,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cptverify")
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Only the AWS SDK is patched when the module loads; the payer HTTP client (httpx) is patched
+# by the exchange right before it opens one (`trace_payer_http`), so no other function loads
+# httpx, and the X-Ray patcher does not import libraries we never call (requests, sqlite3).
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "cptverify"))
+
+
+def trace_payer_http() -> None:
+    """Trace the payer HTTP client (httpx) from here on; call before the client is built."""
+    tracer.patch(("httpx",))

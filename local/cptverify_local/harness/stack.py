@@ -157,6 +157,9 @@ class AwsStack:
                 "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
                 "POWERTOOLS_TRACE_DISABLED": os.environ.get("POWERTOOLS_TRACE_DISABLED", "true"),
                 "POWERTOOLS_METRICS_NAMESPACE": "cptverify",
+                # moto's in-memory backends are not thread-safe: the functions' AWS calls that
+                # run at once when deployed run one after another here (cptverify.aws.parallel).
+                "CPTVERIFY_AWS_THREADS": "1",
             }
         )
         self._exit.enter_context(

@@ -11,6 +11,8 @@ from cptverify.aws import clients, keys
 from cptverify.payers.circuit import CircuitState
 
 STATE_TTL_SECONDS = 86400
+# A prefetched state answers the breaker's check only this soon after it was read.
+PREFETCH_SECONDS = 1.0
 
 
 class DynamoCircuitStore:
@@ -19,12 +21,27 @@ class DynamoCircuitStore:
     def __init__(self) -> None:
         self._clean: set[str] = set()
         self._lock = threading.Lock()
+        self._prefetched: dict[str, tuple[float, CircuitState]] = {}
 
     @staticmethod
     def _key(payer_id: str) -> dict[str, str]:
         return {"pk": keys.payer_pk(payer_id), "sk": keys.CIRCUIT_SK}
 
+    def prefetch(self, payer_id: str) -> None:
+        """Read the state now (e.g. beside other reads), for the next `get` within
+        PREFETCH_SECONDS; one use only."""
+        state = self._read(payer_id)
+        with self._lock:
+            self._prefetched[payer_id] = (time.monotonic(), state)
+
     def get(self, payer_id: str) -> CircuitState:
+        with self._lock:
+            taken = self._prefetched.pop(payer_id, None)
+        if taken is not None and time.monotonic() - taken[0] <= PREFETCH_SECONDS:
+            return taken[1]
+        return self._read(payer_id)
+
+    def _read(self, payer_id: str) -> CircuitState:
         item = clients.table().get_item(Key=self._key(payer_id), ConsistentRead=True).get("Item")
         state = _state(item)
         with self._lock:

@@ -90,16 +90,20 @@ def stepfunctions() -> Any:
     return _session().client("stepfunctions")
 
 
-def share_session_with_parameters() -> None:
-    """Let Powertools Parameters (payer registry from SSM, credentials from Secrets Manager)
-    build its clients from our session, so botocore reads its endpoint and model files once."""
+def share_session_with_parameters(*, secrets: bool = False) -> None:
+    """Let Powertools Parameters build its clients from our session, so botocore reads its
+    endpoint and model files once: the SSM client (payer registry) always, the Secrets Manager
+    client (payer credentials) only with `secrets` (payers without a secret never need one).
+    Call from one thread at a time (a boto3 session is not thread-safe)."""
     from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
-    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
-    from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
 
     if "ssm" not in DEFAULT_PROVIDERS:
+        from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
+
         DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_session=_session())
-    if "secrets" not in DEFAULT_PROVIDERS:
+    if secrets and "secrets" not in DEFAULT_PROVIDERS:
+        from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
         DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_session=_session())
 
 

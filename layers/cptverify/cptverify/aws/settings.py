@@ -16,6 +16,7 @@ class Settings:
     retention_days: int
     freshness_hours: int
     max_retry_after_waits: int
+    aws_threads: int
 
 
 @cache
@@ -30,4 +31,6 @@ def settings() -> Settings:
         retention_days=int(env.get("DATA_RETENTION_DAYS", "30")),
         freshness_hours=int(env.get("RESULT_FRESHNESS_HOURS", "24")),
         max_retry_after_waits=int(env.get("MAX_RETRY_AFTER_WAITS", "3")),
+        # The in-process moto stack sets 1 (moto is not thread-safe); see `cptverify.aws.parallel`.
+        aws_threads=max(1, int(env.get("CPTVERIFY_AWS_THREADS", "8"))),
     )

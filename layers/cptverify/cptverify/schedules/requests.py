@@ -65,6 +65,11 @@ def batch_request_text(tenant: str, inquiry_id: str) -> str | None:
     ref = (item or {}).get("request_ref")
     if not ref:
         return None
+    return request_text_at(ref)
+
+
+def request_text_at(ref: dict[str, Any]) -> str:
+    """The request at an inquiry item's `request_ref` (one ranged GET)."""
     response = clients.s3().get_object(
         Bucket=settings().archive_bucket, Key=str(ref["key"]), Range=str(ref["range"])
     )

@@ -7,6 +7,9 @@ archive, so no patient data passes through the execution's input, output or hist
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from cptverify.aws import announce as bus
@@ -21,11 +24,28 @@ from cptverify.service.store_request import load_request
 LEASE_MARGIN_SECONDS = 30
 
 
-def _connector(payer_id: str) -> Any:
+def _load_payer_stack() -> None:
+    """Import the payer HTTP stack (httpx, and httpcore, which httpx loads on its first client)
+    and trace it; run in a thread while the exchange waits on its first AWS calls."""
+    import httpcore  # noqa: F401
+
+    from cptverify.observability import trace_payer_http
+    from cptverify.payers import connector  # noqa: F401
+
+    trace_payer_http()
+
+
+@cache
+def _circuit_store() -> Any:
     from cptverify.aws.circuit import DynamoCircuitStore
+
+    return DynamoCircuitStore()
+
+
+def _connector(payer_id: str) -> Any:
     from cptverify.payers.connector import get_connector
 
-    return get_connector(payer_id, circuit_store=DynamoCircuitStore())
+    return get_connector(payer_id, circuit_store=_circuit_store())
 
 
 # Limitation: a payer-named wait is honoured at most MAX_RETRY_AFTER_WAITS times per inquiry;
@@ -46,21 +66,38 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
     Raises `PayerTimeout`, `PayerUnavailable`, `PayerBusy`, `PayerThrottled`, `PayerRejected`
     or `ResponseInvalid` for the state machine to retry or catch.
     """
-    from cptverify.payers.registry import get_payer, is_deployed
+    from cptverify.aws import clients
+    from cptverify.aws.parallel import Started
+    from cptverify.payers.registry import get_payer, is_deployed, load_registry
+    from cptverify.schedules.requests import BATCH_INQUIRY_ID
     from cptverify.x12.builder270 import EnvelopeConfig, PayerCapabilities, build_270
 
-    if is_deployed():
-        from cptverify.aws.clients import share_session_with_parameters
+    # The payer HTTP stack loads while this thread waits on the table, the archive and SSM.
+    loading = threading.Thread(target=_load_payer_stack, name="payer-stack", daemon=True)
+    loading.start()
+    deployed = is_deployed()
+    if deployed:
+        clients.share_session_with_parameters()
+    clients.table(), clients.s3()  # made here, one after another: a session is not thread-safe
 
-        share_session_with_parameters()
-
-    item = store.start_attempt(tenant, inquiry_id)
+    # The attempt, the registry and (for an API inquiry) the request are read at once; a
+    # schedule inquiry's request is found through the attempt's item, so it waits for that.
+    batch = bool(BATCH_INQUIRY_ID.match(inquiry_id))
+    reads: list[Callable[[], Any]] = [
+        lambda: store.start_attempt(tenant, inquiry_id),
+        load_registry,
+    ]
+    if not batch:
+        reads.append(lambda: load_request(tenant, inquiry_id))
+    started = Started(reads)
+    item = started.result(0)
     if item is None:
         logger.info("inquiry already final", extra={"inquiry_id": inquiry_id})
         return {"outcome": "final", "retry_after": None}
     attempt = int(item["attempts"])
 
-    inquiry = load_request(tenant, inquiry_id)
+    inquiry = load_request(tenant, inquiry_id, item) if batch else started.result(2)
+    started.result(1)
     payer = get_payer(inquiry.payer.id)
     built = build_270(
         inquiry,
@@ -74,21 +111,36 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
 
     per_call = payer.connect_timeout_seconds + payer.read_timeout_seconds
     ttl = per_call * len(built.interchanges) + LEASE_MARGIN_SECONDS
-    lease_id = lease.acquire(payer.id, payer.max_concurrent_requests, ttl)
+    # The lease, the payer's credential and the circuit state are read at once.
+    secret = bool(deployed and payer.secret_name)
+    if secret:
+        clients.share_session_with_parameters(secrets=True)
+    taken = Started(
+        [
+            lambda: lease.acquire(payer.id, payer.max_concurrent_requests, ttl),
+            lambda: _prefetch_secret(payer) if secret else None,
+            lambda: _circuit_store().prefetch(payer.id),
+        ]
+    )
+    lease_id = taken.result(0)
     calls = 0
     responses: list[dict[str, Any]] = []
     try:
+        taken.result(1)
+        loading.join()
         connector = _connector(payer.id)
         for part, one in enumerate(built.interchanges):
-            archive.put_text(
-                archive.exchange_key(tenant, inquiry_id, attempt, part, "270"), one.x12
-            )
+            # Each 270 is archived while it is on its way to the payer.
+            key_270 = archive.exchange_key(tenant, inquiry_id, attempt, part, "270")
             calls += 1
-            answer = connector.send(one.x12, expected_traces=[one.trace])
+            sent = Started([_archiving(key_270, one.x12), _sending(connector, one)])
+            sent.result(0)
+            answer = sent.result(1)
             key = archive.exchange_key(tenant, inquiry_id, attempt, part, "271")
             archive.put_text(key, answer.payload)
             responses.append({"key": key, "procedure_indexes": list(one.procedure_indexes)})
     except PayerError as exc:
+        lease.release(payer.id, lease_id)
         wait = _named_wait(exc)
         waits = int(item.get("retry_after_waits", 0))
         store.update_open(
@@ -102,20 +154,46 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
             store.update_open(tenant, inquiry_id, {}, {"retry_after_waits": 1})
             return {"outcome": "retry_after", "retry_after": max(1, math.ceil(wait))}
         raise
-    finally:
+    except BaseException:
         lease.release(payer.id, lease_id)
+        raise
 
-    store.update_open(
-        tenant,
-        inquiry_id,
-        {"responses": responses, "response_attempt": attempt},
-        {"payer_calls": calls},
+    # The slot goes back while the answer is recorded.
+    done = Started(
+        [
+            lambda: lease.release(payer.id, lease_id),
+            lambda: store.update_open(
+                tenant,
+                inquiry_id,
+                {"responses": responses, "response_attempt": attempt},
+                {"payer_calls": calls},
+            ),
+        ]
     )
+    done.result(0)
+    done.result(1)
     logger.info(
         "payer exchange answered",
         extra={"inquiry_id": inquiry_id, "payer_id": payer.id, "payer_calls": calls},
     )
     return {"outcome": "answered", "retry_after": None}
+
+
+def _archiving(key: str, text: str) -> Callable[[], None]:
+    return lambda: archive.put_text(key, text)
+
+
+def _sending(connector: Any, one: Any) -> Callable[[], Any]:
+    return lambda: connector.send(one.x12, expected_traces=[one.trace])
+
+
+def _prefetch_secret(payer: Any) -> None:
+    """Read the payer's credential into the Parameters cache (the connector takes it there)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from cptverify.payers.credentials import SECRET_MAX_AGE_SECONDS
+
+    parameters.get_secret(payer.secret_name, max_age=SECRET_MAX_AGE_SECONDS)
 
 
 def parse_and_record(tenant: str, inquiry_id: str) -> dict[str, Any]:
@@ -128,6 +206,7 @@ def parse_and_record(tenant: str, inquiry_id: str) -> dict[str, Any]:
     from cptverify.payers.errors import ResponseInvalid
     from cptverify.x12.errors import X12Error
     from cptverify.x12.json_view import aaa_to_dict
+    from cptverify.x12.model import Patient
     from cptverify.x12.reader271 import read_271
 
     item = store.get_inquiry(tenant, inquiry_id)
@@ -147,12 +226,14 @@ def parse_and_record(tenant: str, inquiry_id: str) -> dict[str, Any]:
             raise ResponseInvalid(
                 f"271 is not readable ({exc.code})", payer_id=inquiry.payer.id, code=str(exc.code)
             ) from None
-        if not interchange.transactions or not interchange.transactions[0].patients:
+        txn = interchange.transactions[0] if interchange.transactions else None
+        if txn is None or not (txn.patients or txn.errors):
             raise ResponseInvalid(
                 "271 names no patient", payer_id=inquiry.payer.id, code="no_patient"
             )
-        txn = interchange.transactions[0]
-        patient = txn.patients[-1]
+        # A refusal at the payer or provider level (AAA at 2100A/2100B) names no patient: the
+        # procedures are resolved against an empty one and carry that refusal.
+        patient = txn.patients[-1] if txn.patients else Patient(role="subscriber")
         rejections += [aaa_to_dict(a) for a in txn.errors + patient.errors]
         indexes = [int(i) for i in response["procedure_indexes"]]
         requests = [
