@@ -170,8 +170,13 @@ def step_error(exc: BaseException) -> Exception:
     records the message as the cause, so the message is rebuilt from ids and codes only.
     """
     from cptverify.payers.errors import RETRYABLE_ERROR_NAMES
+    from cptverify.x12.builder270 import BuildError
 
     name = type(exc).__name__
+    if isinstance(exc, BuildError):
+        # The inquiry and the payer's envelope settings or capabilities cannot make a 270: no
+        # retry can help, and the builder's message is not carried (it may quote values).
+        name = "InquiryNotBuildable"
     if name in RETRYABLE_ERROR_NAMES and getattr(exc, "retryable", True) is False:
         # The state machine retries by name, so an error that says no retry can help (AAA 42
         # with AAA04 W, X or S) leaves under a name no Retry matches.

@@ -55,8 +55,9 @@ class PayerConfig(BaseModel):
     transport: Literal["mime", "soap"]
     endpoint: str | None = None
     path: str | None = None
-    sender_id: str = Field(min_length=1, max_length=80)
-    receiver_id: str = Field(min_length=1, max_length=80)
+    # ISA06 and ISA08 take at most 15 characters; a longer id could never be sent.
+    sender_id: str = Field(min_length=1, max_length=15)
+    receiver_id: str = Field(min_length=1, max_length=15)
     secret_name: str | None = None
     connect_timeout_seconds: float = Field(default=5, gt=0, le=60)
     read_timeout_seconds: float = Field(default=60, gt=0, le=300)

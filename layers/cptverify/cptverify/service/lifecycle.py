@@ -33,6 +33,7 @@ FAILURE_REASONS: dict[str, str] = {
     "ResponseInvalid": "the payer's answer was not a readable 271 for this inquiry",
     "PayerConfigError": "the payer is not configured for this deployment",
     "InquiryInvalid": "the stored inquiry could not be read",
+    "InquiryNotBuildable": "the inquiry cannot be written as a 270 with the payer's settings",
     "States.Timeout": "a step ran out of time",
     "ExecutionNotStarted": "the workflow could not be started; submit the inquiry again",
     "UnexpectedOutcome": "a step returned an outcome the workflow does not know",
