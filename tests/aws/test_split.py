@@ -1,0 +1,79 @@
+"""A visit with more procedures than the payer takes in one 270: several payer calls, one answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cptverify.aws import archive, store
+from cptverify.aws.clients import s3
+from cptverify.aws.settings import settings
+from cptverify_local.harness import AwsStack
+from tests.aws.conftest import PayerScript, execution_of, inquiry_body, submit
+
+SHIPPED = Path(__file__).resolve().parents[2] / "layers/cptverify/cptverify/data/payers.yaml"
+CODES = ["99213", "97110", "97140", "97530", "99214"]
+
+
+@pytest.fixture
+def limit_two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped registry with ACME taking at most two procedures per 270."""
+    from cptverify.payers import registry
+
+    text = SHIPPED.read_text(encoding="utf-8").replace(
+        "max_procedures_per_inquiry: 5", "max_procedures_per_inquiry: 2", 1
+    )
+    path = tmp_path / "payers.yaml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("CPTVERIFY_PAYER_REGISTRY_FILE", str(path))
+    registry.load_registry.cache_clear()
+
+
+def test_five_procedures_over_a_limit_of_two_take_three_calls(
+    limit_two: None, stack: AwsStack, payer: PayerScript
+) -> None:
+    # GIVEN five procedures for a payer that takes two per 270
+    procedures = [{"code": c} for c in CODES]
+    inquiry_id = submit(stack, inquiry_body(procedures=procedures))
+
+    # WHEN the execution runs
+    described = execution_of(stack, inquiry_id)
+
+    # THEN three 270s went out, each answer archived, every CPT has a result saying so
+    assert described["status"] == "SUCCEEDED"
+    assert payer.calls == 3
+    item = store.get_inquiry("local", inquiry_id)
+    assert item is not None and item["status"] == "COMPLETED"
+    assert item["payer_calls"] == 3 and item["results_count"] == 5
+    results = store.claim_results("local", "CLM-EVT-1")
+    assert sorted(r["code"] for r in results) == sorted(CODES)
+    assert {r["payer_calls"] for r in results} == {3}
+    assert sorted(r["line"] for r in results) == [1, 2, 3, 4, 5]
+    listed = s3().list_objects_v2(
+        Bucket=settings().archive_bucket, Prefix=archive.inquiry_prefix("local", inquiry_id)
+    )
+    names = sorted(
+        o["Key"].rsplit("/", 2)[-2] + "/" + o["Key"].rsplit("/", 1)[-1]
+        for o in listed.get("Contents", [])
+        if "attempt-" in o["Key"]
+    )
+    assert names == [f"attempt-1/{p}.{k}" for p in range(3) for k in ("270", "271")]
+
+
+def test_a_failed_second_call_retries_the_whole_split(
+    limit_two: None, stack: AwsStack, payer: PayerScript
+) -> None:
+    # GIVEN the second of three calls fails once
+    payer.plan = [None, "http_500"]
+    inquiry_id = submit(stack, inquiry_body(procedures=[{"code": c} for c in CODES]))
+
+    # WHEN the execution runs
+    described = execution_of(stack, inquiry_id)
+
+    # THEN the retry completes and every CPT has one result
+    assert described["status"] == "SUCCEEDED"
+    item = store.get_inquiry("local", inquiry_id)
+    assert item is not None and item["status"] == "COMPLETED" and item["attempts"] == 2
+    results = store.claim_results("local", "CLM-EVT-1")
+    assert len(results) == 5 and {r["payer_calls"] for r in results} == {3}
