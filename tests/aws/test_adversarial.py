@@ -265,3 +265,21 @@ def test_an_inquiry_whose_execution_cannot_start_is_recorded_failed(
     item = _final(ids[0])
     assert item["status"] == "FAILED" and item["reason"]["error"] == "ExecutionNotStarted"
     _no_canary(stack, json.dumps(body))
+
+
+def test_a_provider_the_payer_does_not_know_is_rejected_not_failed(
+    stack: AwsStack, payer: PayerScript
+) -> None:
+    # GIVEN a valid NPI the payer has never enrolled (its 271 refuses at 2100B: AAA 51)
+    body = inquiry_body()
+    body["provider"]["npi"] = "1234567802"
+
+    inquiry_id = submit(stack, body)
+    execution_of(stack, inquiry_id)
+
+    # THEN the payer's refusal is recorded as REJECTED with its AAA, like a patient refusal
+    item = _final(inquiry_id)
+    assert item["status"] == "REJECTED", item.get("reason")
+    assert [r["code"] for r in item["rejections"]] == ["51"]
+    assert payer.calls == 1
+    _no_canary(stack)
