@@ -77,3 +77,43 @@ def test_a_failed_second_call_retries_the_whole_split(
     assert item is not None and item["status"] == "COMPLETED" and item["attempts"] == 2
     results = store.claim_results("local", "CLM-EVT-1")
     assert len(results) == 5 and {r["payer_calls"] for r in results} == {3}
+
+
+def test_a_schedule_visit_over_the_limit_is_split_too(
+    limit_two: None, stack: AwsStack, payer: PayerScript, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.aws.conftest import today
+
+    monkeypatch.setenv("CPTVERIFY_FRESHNESS_SECRET", "test-secret")
+
+    # GIVEN a schedule whose two rows make one visit of five procedures
+    header = (
+        "appointment_id,claim_id,date_of_service,payer_id,member_id,patient_first_name,"
+        "patient_last_name,patient_birth_date,patient_gender,provider_npi,provider_network,"
+        "procedures,allowed_amounts"
+    )
+    person = f"{today()},ACME,CANARYMEMBER123,CANARYFIRST,CANARYLAST,1901-02-03,F,1234567893,in"
+    body = "\n".join(
+        [
+            header,
+            f'A1,CLM-SCH-1,{person},"99213;97110:GP;97140",',
+            f'A2,CLM-SCH-1,{person},"97530;99214",',
+        ]
+    ).encode()
+
+    # WHEN it is uploaded and every execution runs
+    stack.session.client("s3").put_object(
+        Bucket=stack.bucket_name, Key="schedules/local/split.csv", Body=body
+    )
+    stack.wait_all()
+
+    # THEN one inquiry asked the payer three times and each of the five lines has its result
+    started = stack.executions()
+    assert len(started) == 1 and payer.calls == 3
+    described = execution_of(stack, started[0]["name"])
+    assert described["status"] == "SUCCEEDED"
+    item = store.get_inquiry("local", started[0]["name"])
+    assert item is not None and item["status"] == "COMPLETED" and item["payer_calls"] == 3
+    results = store.claim_results("local", "CLM-SCH-1")
+    assert sorted(r["line"] for r in results) == [1, 2, 3, 4, 5]
+    assert {r["payer_calls"] for r in results} == {3}

@@ -91,8 +91,8 @@ class AwsBatchPorts:
 
         Requests are not validated again here: each row was.
         """
-        # Limitation: a visit grouped from more than 99 procedures exceeds the inquiry model
-        # and ends FAILED (InquiryInvalid) instead of being split into two inquiries.
+        # Limitation: one row naming more than 99 procedures exceeds the inquiry model and
+        # ends FAILED (InquiryInvalid); a visit of many rows goes on in further inquiries.
         for inquiry in planned:
             self.refs[inquiry.inquiry_id] = self.bundle.add(inquiry.inquiry_body())
         if self.refs:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cptverify.inquiry import MAX_PROCEDURES
 from cptverify.schedules.columns import RawRow
 from cptverify.schedules.rows import ProcedureLine, RowProblem, ScheduleRow, procedure_json
 
@@ -106,6 +107,7 @@ class Grouper:
     def __init__(self, batch_id: str) -> None:
         self.batch_id = batch_id
         self.inquiries: dict[tuple[str, ...], PlannedInquiry] = {}
+        self._parts: dict[tuple[str, ...], int] = {}
         self._claim_lines: dict[str, int] = {}
         self._seen: dict[bytes, int] = {}
 
@@ -127,15 +129,24 @@ class Grouper:
 
     def add(self, row: ScheduleRow) -> tuple[PlannedInquiry, list[Line], bool]:
         """File a valid row; return its inquiry, its new lines, and whether the inquiry is new."""
-        planned = self.inquiries.get(row.identity)
+        # A visit whose procedures would pass what one inquiry takes goes on in a further
+        # inquiry of its own (its own freshness key), starting at a row boundary.
+        part = self._parts.get(row.identity, 0)
+        identity = row.identity if not part else (*row.identity, f"part {part + 1}")
+        planned = self.inquiries.get(identity)
+        if planned is not None and len(planned.lines) + len(row.procedures) > MAX_PROCEDURES:
+            part += 1
+            self._parts[row.identity] = part
+            identity = (*row.identity, f"part {part + 1}")
+            planned = None
         created = planned is None
         if planned is None:
             # Limitation: a visit's provider network is its first row's; a later row of the same
             # visit naming another network does not split it.
             inquiry_id = f"{self.batch_id}-{len(self.inquiries) + 1:05d}"
             body = {k: v for k, v in row.body.items() if k != "procedures"}
-            planned = PlannedInquiry(inquiry_id, row.identity, body)
-            self.inquiries[row.identity] = planned
+            planned = PlannedInquiry(inquiry_id, identity, body)
+            self.inquiries[identity] = planned
         new_lines = []
         for procedure in row.procedures:
             number = self._claim_lines.get(row.claim_id, 0) + 1
