@@ -283,3 +283,58 @@ def test_a_provider_the_payer_does_not_know_is_rejected_not_failed(
     assert [r["code"] for r in item["rejections"]] == ["51"]
     assert payer.calls == 1
     _no_canary(stack)
+
+
+# -- /v1/responses amplification ---------------------------------------------------------------
+
+
+def _many_patient_271(patients: int) -> str:
+    """A readable 271 whose one 2000C loop is repeated `patients` times (new HL ids)."""
+    from cptverify.payers.registry import get_payer
+    from cptverify_local.simulator.planbook import load_plan_book
+    from cptverify_local.simulator.request import asked_from_270
+    from cptverify_local.simulator.writer271 import write_271
+    from tests.payers.test_adversarial import build_for, inquiry_for
+
+    book = load_plan_book()
+    member = book.payers["ACME"].members[0]
+    inquiry = inquiry_for(
+        "ACME", member.member_id, member.first_name, member.last_name, member.birth_date.isoformat()
+    )
+    x12_270, _ = build_for(get_payer("ACME"), inquiry)
+    segments = write_271(asked_from_270(x12_270), book, book.payers["ACME"]).split("~\n")
+    first = next(i for i, s in enumerate(segments) if s.startswith("HL*3*"))
+    end = next(i for i, s in enumerate(segments) if s.startswith("SE*"))
+    body = segments[:first]
+    for n in range(patients):
+        body += [f"HL*{3 + n}*2*22*0" if s.startswith("HL*3*") else s for s in segments[first:end]]
+    start = next(i for i, s in enumerate(body) if s.startswith("ST*"))
+    se = segments[end].split("*")
+    se[1] = str(len(body) - start + 1)
+    return "~\n".join([*body, "*".join(se), *segments[end + 1 :]])
+
+
+@pytest.mark.parametrize(("patients", "codes"), [(100, 99), (700, 0)])
+def test_an_answer_too_large_for_lambda_is_refused_by_name(
+    stack: AwsStack, patients: int, codes: int
+) -> None:
+    import time
+
+    # GIVEN a 271 under the 1 MB body limit whose JSON answer would be far over Lambda's 6 MB
+    text = _many_patient_271(patients)
+    assert len(text) < 1024 * 1024
+    query = {"cpt": [str(99201 + n % 50) for n in range(codes)]} if codes else {}
+
+    # WHEN it is posted
+    started = time.perf_counter()
+    response = stack.invoke(
+        "InquiryApiFunction", api_event("post_response.json", body=text, query=query)
+    )
+    elapsed = time.perf_counter() - started
+
+    # THEN the answer is a small error naming what to shrink, not a 6 MB+ result, and quickly
+    assert response["statusCode"] in (400, 413)
+    assert len(response["body"]) < 2000
+    error = json.loads(response["body"])
+    assert "cpt" in error["message"] or "271" in error["message"]
+    assert elapsed < 5

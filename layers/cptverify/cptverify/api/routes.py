@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import time
@@ -35,6 +36,8 @@ API_TITLE = "cptverify partner API"
 API_VERSION = "1.0.0"
 MAX_JSON_BODY_BYTES = 64 * 1024
 MAX_X12_BODY_BYTES = 1024 * 1024
+# A 1 MB 271 can read as 13 MB of JSON; Lambda's answer limit is 6 MB, escaping included.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 TENANT_CACHE_SECONDS = 300
 PREFER_WAIT_RE = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d{1,3})(?:$|[;,\s])")
 ID_PATTERN = r"^[A-Za-z0-9._\-]{1,64}$"
@@ -408,7 +411,13 @@ def post_response(
     data: str | bytes = base64.b64decode(raw) if event.get("isBase64Encoded") else raw
     if not data:
         raise service_errors.InvalidInput("the body must be an X12 271", "body")
-    return parse_271(data, cpt, network=network)
+    answer = parse_271(data, cpt, network=network)
+    if len(json.dumps(answer, default=str)) > MAX_ANSWER_BYTES:
+        raise service_errors.PayloadTooLarge(
+            f"the JSON of this 271 would be larger than {MAX_ANSWER_BYTES} bytes (Lambda answers "
+            "at most 6 MB); send a 271 with fewer patients"
+        )
+    return answer
 
 
 def openapi_document() -> dict[str, Any]:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cptverify.service.errors import InvalidInput
 from cptverify.x12.model import Patient, Transaction271
+
+# Each per-CPT result is about 2 KB of JSON and a Lambda answer at most 6 MB: beyond this many the
+# answer could not be delivered, so the work is refused before it is done.
+MAX_PROCEDURE_RESULTS = 2000
 
 
 def parse_271(
@@ -15,7 +20,8 @@ def parse_271(
 ) -> dict[str, Any]:
     """The interchange as JSON with per-CPT `procedures` for each patient.
 
-    Raises the reader's `X12Error` (code and position only) when the text is not a 271.
+    Raises the reader's `X12Error` (code and position only) when the text is not a 271, and
+    `InvalidInput` when patients x codes is more than `MAX_PROCEDURE_RESULTS`.
     """
     from cptverify.benefits.resolve import ProcedureRequest, resolve_procedures
     from cptverify.benefits.result import procedure_result_to_dict
@@ -35,7 +41,15 @@ def parse_271(
         )
         return [procedure_result_to_dict(r) for r in results]
 
-    return interchange_to_dict(read_271(data), procedures_for)
+    interchange = read_271(data)
+    patients = sum(len(txn.patients) for txn in interchange.transactions)
+    if patients * len(requests) > MAX_PROCEDURE_RESULTS:
+        raise InvalidInput(
+            f"{patients} patients x {len(requests)} cpt values is more than "
+            f"{MAX_PROCEDURE_RESULTS} per-CPT results; send fewer cpt values or a smaller 271",
+            "query.cpt",
+        )
+    return interchange_to_dict(interchange, procedures_for)
 
 
 def _request(spec: str, factory: Any) -> Any:
