@@ -68,6 +68,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("CPTVERIFY_FRESHNESS_SECRET", "test-secret")
     monkeypatch.setenv("RESULT_FRESHNESS_HOURS", "24")
+    monkeypatch.setenv("CPTVERIFY_AWS_THREADS", "1")  # in-process moto is not thread-safe
     with mock_aws():
         created = create_resources()
         monkeypatch.setenv("STATE_MACHINE_ARN", created["state_machine_arn"])
