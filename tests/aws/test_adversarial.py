@@ -338,3 +338,51 @@ def test_an_answer_too_large_for_lambda_is_refused_by_name(
     error = json.loads(response["body"])
     assert "cpt" in error["message"] or "271" in error["message"]
     assert elapsed < 5
+
+
+def test_no_canary_in_logs_across_every_fault(
+    stack: AwsStack,
+    payer: PayerScript,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from cptverify.payers.errors import PayerBusy, PayerTimeout
+
+    caplog.set_level(logging.DEBUG)
+    # GIVEN one canary inquiry per fault kind, each fault lasting the whole retry budget
+    faults: list[Any] = [
+        "http_500",
+        "http_503",
+        "http_429",
+        "drop",
+        "aaa42",
+        "aaa80",
+        "truncated",
+        "non_x12",
+        "envelope_error",
+        PayerTimeout("no answer", payer_id="ACME", code="timeout"),
+        PayerBusy.from_aaa("42", "W", payer_id="ACME"),
+        RuntimeError("CANARYLAST CANARYMEMBER123 19010203"),
+    ]
+    ids = []
+    for n, fault in enumerate(faults):
+        payer.plan = [fault] * 5
+        ids.append(submit(stack, inquiry_body(claim_id=f"CLM-F{n}")))
+        execution_of(stack, ids[-1])
+        payer.plan = []
+        stack.wait_all()
+        for connector in payer.real.values():
+            connector.circuit.success()  # each fault reaches the payer, not an open circuit
+
+    # THEN each is terminal with a known reason, and no canary is in any log or history
+    for inquiry_id in ids:
+        item = _final(inquiry_id)
+        assert item["status"] == "FAILED"
+    captured = capfd.readouterr()
+    logs = json.dumps(
+        [{**r.__dict__, "message": r.getMessage()} for r in caplog.records], default=str
+    )
+    assert "payer call finished" in logs
+    _no_canary(stack, captured.out, captured.err, logs)
