@@ -5,7 +5,8 @@ for the whole plan, and one value may come from each level. So every kind of ben
 coinsurance, deductible, out-of-pocket, limits, authorization, non-coverage) is resolved on its
 own and per network bucket: the rows whose EB13 is this procedure, else the rows of the first of
 its crosswalked service types (ordered, most specific first) that has rows of that kind, else the
-plan-level rows (service type 30 or none). Every value keeps its source level. See docs/resolution.md for the rules in full.
+plan-level rows (service type 30 or none). Every value keeps its source level. See
+docs/resolution.md for the rules in full.
 
 A patient's rows are grouped once per call, and what one level says (its rows per network and
 kind, the values built from them, their notes) is worked out once and shared by every requested
@@ -119,15 +120,10 @@ _NO_NOTES: tuple[str, ...] = ()
 _new = tuple.__new__
 # A bucket and the notes building it produced.
 _Bucket = tuple[NetworkBenefits | None, tuple[str, ...]]
-_Pairs = Sequence[tuple[int, Benefit]]
-
-
-def _put(slots: list[Any], kind: str, value: Any) -> None:
-    index = _SLOT_OF_KIND[kind]
-    if index == 2 or index == 4:
-        slots[index], slots[index + 1] = value
-    else:
-        slots[index] = value
+# A row classified once per call: its position, the row, its network bucket and the kinds it
+# speaks for (its EB01 kind first, then authorization when it carries EB11).
+_Row = tuple[int, Benefit, str, tuple[str, ...]]
+_NETWORKS = tuple(NETWORK_NAMES)
 
 
 def _bucket(slots: list[Any]) -> NetworkBenefits | None:
@@ -148,62 +144,81 @@ class _Level:
     """The rows of one level (procedure, service type or plan) grouped per network and kind,
     in the order the kinds first appear, with what is built from them remembered."""
 
-    __slots__ = ("source", "key", "kinds", "coverage", "errors", "answer", "_built", "_buckets")
+    __slots__ = ("kinds", "coverage", "refused", "errors", "answer", "_built", "_buckets")
 
-    def __init__(self, source: Source, key: tuple[int, ...], pairs: _Pairs) -> None:
-        self.source = source
-        self.key = key
+    def __init__(self, rows: Iterable[_Row]) -> None:
         # Per network, per kind: the rows.
-        self.kinds: dict[str, dict[str, list[Benefit]]] = {}
+        kinds: dict[str, dict[str, list[Benefit]]] = {}
         # (kind, network) of the rows that say whether the service is covered (1-5 and I).
-        self.coverage: list[tuple[str, str]] = []
-        self.errors: dict[int, list[Aaa]] = {}
+        coverage: list[tuple[str, str]] = []
+        errors: dict[int, list[Aaa]] = {}
+        refused = False
+        for position, benefit, network, speaks in rows:
+            if benefit.errors:
+                errors[position] = benefit.errors
+            if not speaks:
+                continue
+            by_kind = kinds.get(network)
+            if by_kind is None:
+                by_kind = kinds[network] = {}
+            for kind in speaks:
+                found = by_kind.get(kind)
+                if found is None:
+                    by_kind[kind] = [benefit]
+                else:
+                    found.append(benefit)
+            kind = speaks[0]
+            if kind == "active":
+                coverage.append(("active", network))
+            elif kind == "not_covered":
+                coverage.append(("not_covered", network))
+                refused = True
+        self.kinds = kinds
+        self.coverage = coverage
+        self.refused = refused
+        self.errors = errors
         # For a service-type level: the answer when no procedure-level row applies.
         self.answer: _Answer | None = None
         # What `built` and `_PatientIndex._over_plan` remember, made when first needed.
         self._built: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] | None = None
         self._buckets: dict[str, _Bucket] | None = None
-        kinds_of, coverage, errors = self.kinds, self.coverage, self.errors
-        kind_of, network_of = _KIND_OF_EB01, _NETWORK_OF_EB12
-        for position, benefit in pairs:
-            if benefit.errors:
-                errors[position] = benefit.errors
-            kind = kind_of.get(benefit.code)
-            auth = benefit.authorization_required
-            if kind is None and not auth:
-                continue
-            network = network_of.get(benefit.in_plan_network, "unspecified")
-            by_kind = kinds_of.get(network)
-            if by_kind is None:
-                by_kind = kinds_of[network] = {}
-            if kind is not None:
-                if kind == "active" or kind == "not_covered":
-                    coverage.append((kind, network))
-                rows = by_kind.get(kind)
-                if rows is None:
-                    by_kind[kind] = [benefit]
-                else:
-                    rows.append(benefit)
-            if auth:
-                rows = by_kind.get("authorization")
-                if rows is None:
-                    by_kind["authorization"] = [benefit]
-                else:
-                    rows.append(benefit)
 
     def built(self, network: str, kind: str) -> tuple[Any, tuple[str, ...]]:
-        """The value this level gives `kind` in `network` and its notes, built once."""
+        """The value this service-type level gives `kind` in `network` and its notes, built
+        once."""
         key = (network, kind)
-        if self._built is None:
-            self._built = {}
-        done = self._built.get(key)
+        built = self._built
+        if built is None:
+            built = self._built = {}
+        done = built.get(key)
         if done is None:
             notes: list[str] = []
             value = _BUILDERS[kind](
-                self.kinds[network][kind], self.source, _NETWORK_LABEL[network], notes
+                self.kinds[network][kind], "service_type", _NETWORK_LABEL[network], notes
             )
-            done = self._built[key] = (value, tuple(notes) if notes else _NO_NOTES)
+            done = built[key] = (value, tuple(notes) if notes else _NO_NOTES)
         return done
+
+
+def _ordered(singles: list[_Level]) -> _Level:
+    """The service-type level of several service types, most specific first: per network and
+    kind the rows of the first type with such rows; coverage rows from the first type with any;
+    the errors of all."""
+    level = _Level(())
+    kinds = level.kinds
+    for single in singles:
+        for network, by_kind in single.kinds.items():
+            into = kinds.get(network)
+            if into is None:
+                into = kinds[network] = {}
+            for kind, rows in by_kind.items():
+                if kind not in into:
+                    into[kind] = rows
+        if not level.coverage and single.coverage:
+            level.coverage = single.coverage
+            level.refused = single.refused
+        level.errors.update(single.errors)
+    return level
 
 
 class _Answer:
@@ -217,7 +232,7 @@ class _Answer:
         match: Source | None,
         status: Status,
         notes: tuple[str, ...],
-        networks: tuple[NetworkBenefits | None, ...],
+        networks: dict[str, NetworkBenefits | None],
         rejections: tuple[Aaa, ...],
     ) -> None:
         self.match = match
@@ -227,13 +242,16 @@ class _Answer:
         self.rejections = rejections
 
 
+_EMPTY_LEVEL = _Level(())
+
+
 class _PatientIndex:
-    """A patient's rows grouped once: by procedure code, by service type, and the plan level
-    (built at once: every procedure falls back to it). Service-type levels, buckets and answers
-    are remembered for the other requested procedures."""
+    """A patient's rows classified once (network, kinds) and grouped: by procedure code, by
+    service type, and the plan level (built at once: every procedure falls back to it).
+    Service-type levels, buckets and answers are remembered for the other requests."""
 
     __slots__ = (
-        "patient",
+        "patient_status",
         "base_rejections",
         "by_code",
         "by_service_type",
@@ -241,9 +259,9 @@ class _PatientIndex:
         "plan_any",
         "plan_slots",
         "plan_notes",
-        "_plan_buckets",
-        "_service_type_levels",
-        "_levels_by_rows",
+        "plan_buckets",
+        "service_type_levels",
+        "_levels",
     )
 
     def __init__(
@@ -253,74 +271,113 @@ class _PatientIndex:
         codes: Collection[str],
         service_types: Collection[str],
     ) -> None:
-        """Group the rows that can matter: procedure-level rows of the requested `codes`
-        (upper case), service-type rows of the requested `service_types`, plan-level rows."""
-        self.patient = patient
+        """Classify and group the rows that can matter: procedure-level rows of the requested
+        `codes` (upper case), service-type rows of the requested `service_types`, plan-level
+        rows. A row that speaks for no kind and carries no error is dropped."""
+        self.patient_status = patient.coverage_status
         self.base_rejections = (*transaction_rejections, *patient.errors)
-        by_code: dict[str, list[tuple[int, Benefit]]] = {}
-        by_service_type: dict[str, list[tuple[int, Benefit]]] = {}
-        plan: list[tuple[int, Benefit]] = []
-        for pair in enumerate(patient.benefits):
-            benefit = pair[1]
+        by_code: dict[str, list[_Row]] = {}
+        by_service_type: dict[str, list[_Row]] = {}
+        plan: list[_Row] = []
+        plan_any = False
+        kind_of, network_of, speaks_of = _KIND_OF_EB01, _NETWORK_OF_EB12, _KINDS
+        for position, benefit in enumerate(patient.benefits):
             proc = benefit.procedure
             if proc is not None:
-                code = proc.code.upper()
+                code = proc.code
                 if code not in codes:
+                    code = code.upper()
+                    if code not in codes:
+                        continue
+                speaks = speaks_of[kind_of.get(benefit.code), bool(benefit.authorization_required)]
+                if not speaks and not benefit.errors:
                     continue
+                row = (
+                    position,
+                    benefit,
+                    network_of.get(benefit.in_plan_network, "unspecified"),
+                    speaks,
+                )
                 same = by_code.get(code)
                 if same is None:
-                    by_code[code] = [pair]
+                    by_code[code] = [row]
                 else:
-                    same.append(pair)
+                    same.append(row)
                 continue
             sts = benefit.service_types
-            if not sts:
-                plan.append(pair)
+            at_plan = not sts or "30" in sts
+            if at_plan:
+                plan_any = True
+            speaks = speaks_of[kind_of.get(benefit.code), bool(benefit.authorization_required)]
+            if not speaks and not benefit.errors:
                 continue
-            if "30" in sts:
-                plan.append(pair)
+            row = (
+                position,
+                benefit,
+                network_of.get(benefit.in_plan_network, "unspecified"),
+                speaks,
+            )
+            if at_plan:
+                plan.append(row)
             for st in sts:
                 if st in service_types:
                     rows = by_service_type.get(st)
                     if rows is None:
-                        by_service_type[st] = [pair]
-                    elif rows[-1] is not pair:  # an EB03 repeating a service type counts once
-                        rows.append(pair)
+                        by_service_type[st] = [row]
+                    elif rows[-1] is not row:  # an EB03 repeating a service type counts once
+                        rows.append(row)
         self.by_code = by_code
         self.by_service_type = by_service_type
-        self.plan = level = _Level("plan", (), plan)
-        self.plan_any = bool(plan)
+        self.plan = level = _Level(plan)
+        self.plan_any = plan_any
 
-        # What the plan level says, per network: every kind's value and the notes of each.
-        self.plan_slots: dict[str, list[Any]] = {}
-        self.plan_notes: dict[str, list[tuple[str, list[str]]]] = {}
+        # What the plan level says, per network: every kind's value and the notes of each
+        # (kept only for networks where building gave notes).
+        plan_slots: dict[str, list[Any]] = {}
+        plan_notes: dict[str, list[tuple[str, list[str]]]] = {}
+        slot_of = _SLOT_OF_KIND
         for network, by_kind in level.kinds.items():
             slots = list(_EMPTY_SLOTS)
             kind_notes: list[tuple[str, list[str]]] = []
             where = _NETWORK_LABEL[network]
             for kind, kind_rows in by_kind.items():
                 notes: list[str] = []
-                _put(slots, kind, _BUILDERS[kind](kind_rows, "plan", where, notes))
+                value = _BUILDERS[kind](kind_rows, "plan", where, notes)
+                index = slot_of[kind]
+                if index == 2 or index == 4:
+                    slots[index], slots[index + 1] = value
+                else:
+                    slots[index] = value
                 if notes:
                     kind_notes.append((kind, notes))
-            self.plan_slots[network] = slots
-            self.plan_notes[network] = kind_notes
-        self._plan_buckets: dict[str, _Bucket] = {}
-        self._service_type_levels: dict[tuple[str, ...], _Level] = {}
-        self._levels_by_rows: dict[tuple[str, ...], _Level] = {}
+            plan_slots[network] = slots
+            if kind_notes:
+                plan_notes[network] = kind_notes
+        self.plan_slots = plan_slots
+        self.plan_notes = plan_notes
+        # Each network's bucket where neither a procedure-level nor a service-type row speaks.
+        plan_buckets: dict[str, _Bucket] = {}
+        for network in _NETWORKS:
+            built = plan_slots.get(network)
+            if built is None:
+                plan_buckets[network] = (None, _NO_NOTES)
+            else:
+                notes = [n for _, sent in plan_notes.get(network, []) for n in sent]
+                plan_buckets[network] = (_bucket(built), tuple(notes) if notes else _NO_NOTES)
+        self.plan_buckets = plan_buckets
+        self.service_type_levels: dict[tuple[str, ...], _Level] = {}
+        self._levels: dict[tuple[str, ...], _Level] = {}
 
-    def procedure_level(self, request: ProcedureRequest) -> _Level | None:
+    def procedure_level(self, code: str, request: ProcedureRequest) -> _Level | None:
         """Rows whose EB13 is this procedure (same code and qualifier, modifiers that match)."""
-        if not self.by_code:
-            return None
-        pairs = self.by_code.get(request.code.upper())
-        if not pairs:
+        rows = self.by_code.get(code)
+        if not rows:
             return None
         qualifier = request.qualifier.upper()
         wanted: set[str] | None = None
         found = []
-        for pair in pairs:
-            proc = pair[1].procedure
+        for row in rows:
+            proc = row[1].procedure
             assert proc is not None
             if proc.qualifier and proc.qualifier.upper() != qualifier:
                 continue
@@ -329,48 +386,31 @@ class _PatientIndex:
                     wanted = set(request.modifiers)
                 if not wanted.issuperset(proc.modifiers):
                     continue
-            found.append(pair)
-        return _Level("procedure", (), found) if found else None
+            found.append(row)
+        return _Level(found) if found else None
 
     def service_type_level(self, wanted: tuple[str, ...]) -> _Level:
-        """The service-type level of these service types (most specific first): per network and
-        kind, the rows of the first service type that has rows of that kind; one per distinct
-        list of service types with rows."""
-        level = self._service_type_levels.get(wanted)
+        """The service-type level of these service types (most specific first): per network
+        and kind, the rows of the first service type that has rows of that kind; one per
+        distinct list of service types with rows."""
+        level = self.service_type_levels.get(wanted)
         if level is None:
             by_service_type = self.by_service_type
             present = tuple([st for st in wanted if st in by_service_type])
-            level = self._levels_by_rows.get(present)
+            level = self._levels.get(present)
             if level is None:
-                level = self._levels_by_rows[present] = self._ordered_level(present)
-            self._service_type_levels[wanted] = level
-        return level
-
-    def _ordered_level(self, present: tuple[str, ...]) -> _Level:
-        """Compose the levels of single service types: a kind's rows in a network come from the
-        first type with such rows; coverage rows from the first type with any; errors from all."""
-        singles = []
-        for st in present:
-            single = self._levels_by_rows.get((st,))
-            if single is None:
-                single = self._levels_by_rows[(st,)] = _Level(
-                    "service_type", (), self.by_service_type[st]
-                )
-            singles.append(single)
-        if len(singles) == 1:
-            return singles[0]
-        level = _Level("service_type", (), ())
-        for single in singles:
-            for network, by_kind in single.kinds.items():
-                into = level.kinds.get(network)
-                if into is None:
-                    into = level.kinds[network] = {}
-                for kind, rows in by_kind.items():
-                    if kind not in into:
-                        into[kind] = rows
-            if not level.coverage:
-                level.coverage = single.coverage
-            level.errors.update(single.errors)
+                if not present:
+                    level = _Level(())
+                else:
+                    singles = []
+                    for st in present:
+                        single = self._levels.get((st,))
+                        if single is None:
+                            single = self._levels[(st,)] = _Level(by_service_type[st])
+                        singles.append(single)
+                    level = singles[0] if len(singles) == 1 else _ordered(singles)
+                self._levels[present] = level
+            self.service_type_levels[wanted] = level
         return level
 
     def resolve(self, proc: _Level | None, st: _Level) -> _Answer:
@@ -379,7 +419,8 @@ class _PatientIndex:
         # `match`: the most specific level with a row speaking for some kind; the plan level
         # answers whenever it has rows at all.
         match: Source | None
-        if proc is not None and proc.kinds:
+        proc_kinds = proc.kinds if proc is not None else None
+        if proc_kinds:
             match = "procedure"
         elif st.kinds:
             match = "service_type"
@@ -400,46 +441,47 @@ class _PatientIndex:
 
         notes: list[str] = []
         proc_coverage = proc.coverage if proc is not None else ()
-        patient_status = self.patient.coverage_status
+        patient_status = self.patient_status
         status: Status
-        if not rejections and not proc_coverage and not st.coverage and patient_status == "active":
+        # Covered at once when nothing can say otherwise: no rejection, an active patient, and
+        # no EB I at the most specific level with coverage rows.
+        if (
+            not rejections
+            and patient_status == "active"
+            and not (proc.refused if proc is not None and proc_coverage else st.refused)
+        ):
             status = "covered"
         else:
-            status = _coverage_status(patient_status, rejections, proc_coverage, st, notes)
+            status = _coverage_status(patient_status, rejections, proc_coverage, st.coverage, notes)
 
-        networks = []
-        for name in NETWORK_NAMES:
-            specific = proc.kinds.get(name) if proc is not None else None
-            if specific is None:
+        networks: dict[str, NetworkBenefits | None] = {}
+        st_kinds = st.kinds
+        plan_buckets = self.plan_buckets
+        for name in _NETWORKS:
+            specific = proc_kinds.get(name) if proc_kinds else None
+            if specific is not None:
+                networks[name] = self._merge(name, specific, st, notes)
+                continue
+            if name in st_kinds:
                 bucket, bucket_notes = self._over_plan(st, name)
-                if bucket_notes:
-                    notes.extend(bucket_notes)
-                networks.append(bucket)
             else:
-                networks.append(self._merge(name, specific, st, notes))
-        return _Answer(match, status, tuple(notes), tuple(networks), rejections)
+                bucket, bucket_notes = plan_buckets[name]
+            if bucket_notes:
+                notes.extend(bucket_notes)
+            networks[name] = bucket
+        return _Answer(match, status, tuple(notes) if notes else _NO_NOTES, networks, rejections)
 
     def _over_plan(self, st: _Level, network: str) -> _Bucket:
-        """A network's bucket where no procedure-level row speaks: the service-type level's
-        kinds, the plan level's for the others; built once per level and network."""
-        if network not in st.kinds:
-            done = self._plan_buckets.get(network)
-            if done is None:
-                slots = self.plan_slots.get(network)
-                if slots is None:
-                    done = (None, _NO_NOTES)
-                else:
-                    notes = [n for _, kind_notes in self.plan_notes[network] for n in kind_notes]
-                    done = (_bucket(slots), tuple(notes))
-                self._plan_buckets[network] = done
-            return done
-        if st._buckets is None:
-            st._buckets = {}
-        done = st._buckets.get(network)
+        """A network's bucket where no procedure-level row speaks but the service-type level
+        does: its kinds, the plan level's for the others; built once per level and network."""
+        buckets = st._buckets
+        if buckets is None:
+            buckets = st._buckets = {}
+        done = buckets.get(network)
         if done is None:
-            notes = []
+            notes: list[str] = []
             bucket = self._merge(network, None, st, notes)
-            done = st._buckets[network] = (bucket, tuple(notes))
+            done = buckets[network] = (bucket, tuple(notes) if notes else _NO_NOTES)
         return done
 
     def _merge(
@@ -455,17 +497,20 @@ class _PatientIndex:
         st_kinds = st.kinds.get(network)
         plan_slots = self.plan_slots.get(network)
         slots = list(_EMPTY_SLOTS) if plan_slots is None else plan_slots.copy()
-        if plan_slots is not None:
-            for kind, kind_notes in self.plan_notes[network]:
+        plan_notes = self.plan_notes.get(network)
+        if plan_notes is not None:
+            for kind, kind_notes in plan_notes:
                 if (proc_kinds is None or kind not in proc_kinds) and (
                     st_kinds is None or kind not in st_kinds
                 ):
                     notes.extend(kind_notes)
+        slot_of = _SLOT_OF_KIND
         if proc_kinds is not None:
             where = _NETWORK_LABEL[network]
+            builders = _BUILDERS
             for kind, rows in proc_kinds.items():
-                value = _BUILDERS[kind](rows, "procedure", where, notes)
-                index = _SLOT_OF_KIND[kind]
+                value = builders[kind](rows, "procedure", where, notes)
+                index = slot_of[kind]
                 if index == 2 or index == 4:
                     slots[index], slots[index + 1] = value
                 else:
@@ -474,7 +519,11 @@ class _PatientIndex:
             for kind in st_kinds:
                 if proc_kinds is None or kind not in proc_kinds:
                     value, built_notes = st.built(network, kind)
-                    _put(slots, kind, value)
+                    index = slot_of[kind]
+                    if index == 2 or index == 4:
+                        slots[index], slots[index + 1] = value
+                    else:
+                        slots[index] = value
                     if built_notes:
                         notes.extend(built_notes)
         return _bucket(slots)
@@ -484,7 +533,7 @@ def _coverage_status(
     patient_status: str,
     rejections: Sequence[Aaa],
     proc_coverage: Sequence[tuple[str, str]],
-    st: _Level,
+    st_coverage: Sequence[tuple[str, str]],
     notes: list[str],
 ) -> Status:
     if rejections or patient_status == "rejected":
@@ -494,7 +543,7 @@ def _coverage_status(
     # Limitation: an EB I at plan level (service type 30) does not make a procedure not_covered.
     levels: tuple[tuple[str, Sequence[tuple[str, str]]], ...] = (
         ("procedure", proc_coverage),
-        ("service type", st.coverage),
+        ("service type", st_coverage),
     )
     for level, rows in levels:
         if not rows:
@@ -534,35 +583,66 @@ def _disagreement(values: list[Decimal], label: str, what: str, notes: list[str]
         notes.append(f"{label} {what}: the payer sent several values ({shown}); the first is shown")
 
 
+# EB06 periods a total may come from, most wanted first.
+_TOTAL_RANK: dict[str | None, int] = {period: rank for rank, period in enumerate(_TOTAL_PERIODS)}
+
+
 def _accumulator(
-    by_period: dict[str | None, list[Decimal]], source: Source, label: str, notes: list[str]
+    by_period: dict[str | None, list[Decimal]],
+    source: Source,
+    who: str,
+    what: str,
+    notes: list[str],
 ) -> Accumulator | None:
     """Total, remaining and met for one coverage level, each from its own row (its amounts by
-    EB06 period, the first sent for the first period the payer used); sentinels dropped."""
-    total: Decimal | None = None
+    EB06 period, the first sent for the first period the payer used); sentinels dropped.
+    `who` and `what` make the label of its notes ("individual", "deductible in network")."""
+    total_values: list[Decimal] | None = None
     total_period: str | None = None
-    for period in _TOTAL_PERIODS:
-        values = by_period.get(period)
-        if values:
-            total, total_period = values[0], period
-            if len(values) > 1:
-                _disagreement(values, label, "total", notes)
-            break
-    remaining: Decimal | None = None
-    remaining_period: str | None = None
-    for period in ("33", "29") if total_period == "32" else _REMAINING_PERIODS:
-        values = by_period.get(period)
-        if values:
-            remaining, remaining_period = values[0], period
-            if len(values) > 1:
-                _disagreement(values, label, "remaining", notes)
-            break
-    met: Decimal | None = None
-    values = by_period.get(_MET_PERIOD)
-    if values:
-        met = values[0]
-        if len(values) > 1:
-            _disagreement(values, label, "met", notes)
+    lifetime_left: list[Decimal] | None
+    year_left: list[Decimal] | None
+    met_values: list[Decimal] | None
+    rank = len(_TOTAL_PERIODS)
+    lifetime_left = year_left = met_values = None
+    unused: list[str | None] | None = None
+    for period, values in by_period.items():
+        period_rank = _TOTAL_RANK.get(period)
+        if period_rank is not None:
+            if period_rank < rank:
+                rank, total_values, total_period = period_rank, values, period
+        elif period == "29":
+            year_left = values
+        elif period == "33":
+            lifetime_left = values
+        elif period == _MET_PERIOD:
+            met_values = values
+        elif unused is None:
+            unused = [period]
+        else:
+            unused.append(period)
+    # The remaining amount of the total's kind of period first: lifetime for a lifetime total.
+    remaining_period: str | None
+    remaining_values, remaining_period = (
+        (lifetime_left, "33")
+        if lifetime_left and (total_period == "32" or not year_left)
+        else (year_left, "29")
+    )
+    if not remaining_values:
+        remaining_period = None
+
+    total = remaining = met = None
+    if total_values:
+        total = total_values[0]
+        if len(total_values) > 1:
+            _disagreement(total_values, f"{who} {what}", "total", notes)
+    if remaining_values:
+        remaining = remaining_values[0]
+        if len(remaining_values) > 1:
+            _disagreement(remaining_values, f"{who} {what}", "remaining", notes)
+    if met_values:
+        met = met_values[0]
+        if len(met_values) > 1:
+            _disagreement(met_values, f"{who} {what}", "met", notes)
 
     floor, negative_floor = _SENTINEL_FLOOR, _NEGATIVE_FLOOR
     total_is_sentinel = (
@@ -570,7 +650,7 @@ def _accumulator(
     )
     if total_is_sentinel:
         notes.append(
-            f"{label} {format_amount(total)} is a payer placeholder meaning "
+            f"{who} {what} {format_amount(total)} is a payer placeholder meaning "
             "not applicable and was dropped"
         )
         total, total_period = None, None
@@ -583,16 +663,18 @@ def _accumulator(
             if total_is_sentinel
             else "is a payer placeholder meaning not applicable"
         )
-        notes.append(f"{label} remaining {format_amount(remaining)} {why} and was dropped")
+        notes.append(f"{who} {what} remaining {format_amount(remaining)} {why} and was dropped")
         remaining, remaining_period = None, None
     if met is not None and (met >= floor or met <= negative_floor) and is_sentinel(met):
-        notes.append(f"{label} met {format_amount(met)} is a payer placeholder and was dropped")
+        notes.append(
+            f"{who} {what} met {format_amount(met)} is a payer placeholder and was dropped"
+        )
         met = None
 
-    for period in by_period:
-        if period not in _USED_PERIODS:
+    if unused is not None:
+        for period in unused:
             notes.append(
-                f"{label} with time period {period} is not a total, remaining or met "
+                f"{who} {what} with time period {period} is not a total, remaining or met "
                 "amount and was not used"
             )
     if total is None and remaining is None and met is None:
@@ -703,11 +785,10 @@ def _accumulators(
                 by_period[row.time_period] = [amount]
             else:
                 sent.append(amount)
+        what = f"{name} {where}"
         return (
-            _accumulator(individual, source, f"individual {name} {where}", notes)
-            if individual
-            else None,
-            _accumulator(family, source, f"family {name} {where}", notes) if family else None,
+            _accumulator(individual, source, "individual", what, notes) if individual else None,
+            _accumulator(family, source, "family", what, notes) if family else None,
         )
 
     return build
@@ -762,6 +843,35 @@ def _default_crosswalk(code: str, qualifier: str, modifiers: tuple[str, ...]) ->
     return tuple(service_types_for(code, qualifier, modifiers))
 
 
+def _plan(
+    code: str,
+    qualifier: str,
+    modifiers: tuple[str, ...],
+    asked: tuple[str, ...] | None,
+    crosswalk: CrosswalkFn,
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """A request's code in upper case, its service types (asked, else from the crosswalk) and
+    the ones whose rows are looked up (service type 30 is the plan itself: plan-level rows)."""
+    service_types = asked if asked is not None else tuple(crosswalk(code, qualifier, modifiers))
+    wanted = (
+        service_types
+        if "30" not in service_types
+        else tuple([st for st in service_types if st != "30"])
+    )
+    return code.upper(), service_types, wanted
+
+
+_PLAIN = (tuple, type(None))
+
+
+@lru_cache(maxsize=4096)
+def _default_plan(
+    code: str, qualifier: str, modifiers: tuple[str, ...], asked: tuple[str, ...] | None
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """`_plan` with the shared crosswalk, remembered per code: a schedule asks the same codes."""
+    return _plan(code, qualifier, modifiers, asked, _default_crosswalk)
+
+
 def resolve_procedures(
     patient: Patient,
     requests: Sequence[ProcedureRequest],
@@ -782,45 +892,40 @@ def resolve_procedures(
     """
     # Limitation: resolution still costs about as much as reading the 271 (bench `resolve`,
     # goal +50%); the per-row work is spread over many small Python steps, not one hot spot.
-    if crosswalk is None:
-        crosswalk = _default_crosswalk
     planned = []
     codes = set()
     all_wanted: set[str] = set()
     for request in requests:
-        if request.service_types is not None:
-            service_types = tuple(request.service_types)
-        else:
-            service_types = tuple(
-                crosswalk(request.code, request.qualifier, tuple(request.modifiers))
+        modifiers, asked = request.modifiers, request.service_types
+        if crosswalk is None and type(modifiers) is tuple and type(asked) in _PLAIN:
+            code, service_types, wanted = _default_plan(
+                request.code, request.qualifier, modifiers, asked
             )
-        # Service type 30 is the plan itself: rows for it are plan-level rows.
-        wanted = (
-            service_types
-            if "30" not in service_types
-            else tuple([st for st in service_types if st != "30"])
-        )
-        planned.append((request, service_types, wanted))
-        codes.add(request.code.upper())
+        else:
+            code, service_types, wanted = _plan(
+                request.code,
+                request.qualifier,
+                tuple(modifiers),
+                None if asked is None else tuple(asked),
+                crosswalk or _default_crosswalk,
+            )
+        planned.append((request, code, service_types, wanted))
+        codes.add(code)
         all_wanted.update(wanted)
     index = _PatientIndex(patient, rejections_from_transaction or (), codes, all_wanted)
     results = []
-    for request, service_types, wanted in planned:
-        st = index.service_type_level(wanted)
-        proc = index.procedure_level(request)
+    by_code = index.by_code
+    st_levels = index.service_type_levels
+    for request, code, service_types, wanted in planned:
+        st = st_levels.get(wanted) or index.service_type_level(wanted)
+        proc = index.procedure_level(code, request) if code in by_code else None
         if proc is not None:
             answer = index.resolve(proc, st)
         elif st.answer is not None:
             answer = st.answer
         else:
             answer = st.answer = index.resolve(None, st)
-        buckets = answer.networks
-        networks = {
-            "in": buckets[0],
-            "out": buckets[1],
-            "both": buckets[2],
-            "unspecified": buckets[3],
-        }
+        networks = answer.networks
         estimate = None
         if request.allowed_amount is not None:
             estimate = estimate_share(answer.status, networks, request.allowed_amount, network)
@@ -833,7 +938,8 @@ def resolve_procedures(
                 answer.match,
                 list(service_types),
                 payer_calls,
-                networks,
+                # Each result gets its own dict; the buckets in it are shared.
+                networks.copy(),
                 answer.rejections,
                 estimate,
                 answer.notes if wanted else (_NO_SERVICE_TYPE_NOTE, *answer.notes),
