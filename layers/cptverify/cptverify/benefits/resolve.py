@@ -204,6 +204,9 @@ def _ordered(singles: list[_Level]) -> _Level:
     """The service-type level of several service types, most specific first: per network and
     kind the rows of the first type with such rows; coverage rows from the first type with any;
     the errors of all."""
+    # Limitation: an AAA on a row of a later service type rejects the procedure even when an
+    # earlier type answered every kind (a payer error is never hidden); the result does not
+    # say which service type answered each entry, only `source`.
     level = _Level(())
     kinds = level.kinds
     for single in singles:
@@ -890,8 +893,9 @@ def resolve_procedures(
 
     Results of one call share immutable parts; treat them as read-only.
     """
-    # Limitation: resolution still costs about as much as reading the 271 (bench `resolve`,
-    # goal +50%); the per-row work is spread over many small Python steps, not one hot spot.
+    # Limitation: resolution still costs about as much as reading the 271 (bench `resolve`
+    # about +100%, goal +50%): plan-level values (~1/3), per-procedure buckets and results
+    # each take a share; no single step dominates.
     planned = []
     codes = set()
     all_wanted: set[str] = set()
