@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 
 from cptverify.aws.settings import settings
 
+# Limitation: the tests run the pool only on plain functions; the exchange's AWS calls run
+# at once only against a real endpoint (deployed, or the cold-start bench's moto server).
+
 T = TypeVar("T")
 R = TypeVar("R")
 

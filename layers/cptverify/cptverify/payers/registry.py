@@ -22,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cptverify.payers.errors import PayerConfigError
 
+# libyaml's safe loader when PyYAML was built with it (the Lambda wheel is): the same documents
+# and errors as `yaml.safe_load`, read about 30x faster, which counts on a cold start.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 DEFAULT_BASE_URL = "http://127.0.0.1:8790"
 BASE_URL_ENV = "CPTVERIFY_PAYER_BASE_URL"
 REGISTRY_PARAMETER_ENV = "CPTVERIFY_PAYER_REGISTRY_PARAMETER"
@@ -149,7 +153,7 @@ def _describe(error: ValidationError, raw: Any) -> str:
 def parse_registry(text: str, source: str = "registry") -> PayerRegistry:
     """Parse and validate registry YAML (or JSON) text; errors name payer and field."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

@@ -129,6 +129,8 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         taken.result(1)
         loading.join()
         connector = _connector(payer.id)
+        # Limitation: a split inquiry's 270s go one after another, and a failure of any of them
+        # retries the whole attempt, asking again the parts that were already answered.
         for part, one in enumerate(built.interchanges):
             # Each 270 is archived while it is on its way to the payer.
             key_270 = archive.exchange_key(tenant, inquiry_id, attempt, part, "270")
