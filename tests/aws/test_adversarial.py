@@ -385,3 +385,39 @@ def test_no_canary_in_logs_across_every_fault(
     )
     assert "payer call finished" in logs
     _no_canary(stack, captured.out, captured.err, logs)
+
+
+@pytest.mark.parametrize(
+    ("correction", "field"),
+    [
+        ({"subscriber": {"member_id": "CANARYMEMBER123~ISA*"}}, "subscriber.member_id"),
+        ({"subscriber": {"last_name": "CANARYLAST\u0000"}}, "subscriber.last_name"),
+        ({"subscriber": {"birth_date": "19010203"}}, "subscriber.birth_date"),
+        ({"subscriber": {"member_id": 19010203}}, "subscriber.member_id"),
+        ({"subscriber": {"payer": "X"}}, "subscriber.payer"),
+        ({"dependent": {"first_name": "CANARYFIRST"}}, None),
+    ],
+)
+def test_a_bad_correction_names_its_field_and_leaves_the_inquiry_resubmittable(
+    stack: AwsStack, payer: PayerScript, correction: dict[str, Any], field: str | None
+) -> None:
+    body = inquiry_body()
+    body["subscriber"]["member_id"] = "NOSUCH999"
+    inquiry_id = submit(stack, body)
+    execution_of(stack, inquiry_id)
+    assert _final(inquiry_id)["status"] == "REJECTED"
+
+    status, answer, _ = call(
+        stack,
+        api_event("resubmit_inquiry.json", path_parameters={"id": inquiry_id}, body=correction),
+    )
+
+    if field is None:  # a dependent to correct where the inquiry has none
+        assert status == 409
+    else:
+        assert status == 422
+        assert field in [f["field"] for f in answer["fields"]]
+    item = _final(inquiry_id)
+    assert "resubmitted_as" not in item
+    assert len(stack.executions()) == 1
+    _no_canary(stack, json.dumps(answer))
