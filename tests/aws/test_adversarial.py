@@ -421,3 +421,44 @@ def test_a_bad_correction_names_its_field_and_leaves_the_inquiry_resubmittable(
     assert "resubmitted_as" not in item
     assert len(stack.executions()) == 1
     _no_canary(stack, json.dumps(answer))
+
+
+# -- circuit breaker through the workflow ------------------------------------------------------
+
+
+def test_an_open_circuit_fails_fast_then_closes(
+    stack: AwsStack, payer: PayerScript, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a payer that failed five times in a row (the threshold): its circuit is open
+    payer.plan = ["http_500"] * 5
+    execution_of(stack, submit(stack, inquiry_body(claim_id="CLM-C1")))
+    if payer.calls < 5:
+        execution_of(stack, submit(stack, inquiry_body(claim_id="CLM-C0")))
+    connector = payer.real["ACME"]
+    assert connector.circuit.status() == "open"
+    reached: list[str] = []
+    real_exchange = connector.exchange
+
+    def counted(x12_270: str, **kwargs: Any) -> Any:
+        reached.append("call")
+        return real_exchange(x12_270, **kwargs)
+
+    monkeypatch.setattr(connector, "exchange", counted)
+
+    # WHEN another inquiry runs while it is open
+    second = submit(stack, inquiry_body(claim_id="CLM-C2"))
+    execution_of(stack, second)
+
+    # THEN no attempt reached the payer; each failed fast, the time left was waited as named
+    item = _final(second)
+    assert item["status"] == "FAILED" and item["reason"]["error"] == "PayerUnavailable"
+    assert reached == []
+    assert stack.clock.waits and all(0 < w <= 60 for w in stack.clock.waits)
+
+    # AND once its time is up, the next call goes through and closes it
+    opened_until = connector.circuit.store.get("ACME").opened_until or 0.0
+    connector.circuit.clock = lambda: opened_until + 1
+    third = submit(stack, inquiry_body(claim_id="CLM-C3"))
+    execution_of(stack, third)
+    assert _final(third)["status"] == "COMPLETED" and reached == ["call"]
+    assert connector.circuit.status() == "closed"
