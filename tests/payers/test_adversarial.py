@@ -203,3 +203,15 @@ def test_an_unexpected_error_is_not_counted_as_an_answer(acme_270: tuple[str, st
 
     assert isinstance(connector.metrics, MemoryPayerMetrics)
     assert connector.metrics.outcomes == {("ACME", "unexpected_error"): 1}
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(408, PayerUnavailable), (425, PayerUnavailable), (400, PayerRejected), (404, PayerRejected)],
+)
+def test_transient_4xx_is_unavailable_and_the_rest_rejected(
+    acme_270: tuple[str, str], status: int, error: type
+) -> None:
+    exc = _send(_connector(lambda r: httpx.Response(status, content=b"")), *acme_270)
+
+    assert type(exc) is error and exc.http_status == status

@@ -48,6 +48,8 @@ BUSY_CODES = frozenset({"42", "80"})
 # Reader warnings that mean the answer was cut off: a real-time 271 must arrive whole.
 TRUNCATION_WARNINGS = frozenset({"se_missing", "ge_missing", "iea_missing"})
 FAULT_HEADER = "X-Cptverify-Fault"
+# 4xx answers that say "not now" rather than "never": request timeout, too early, too many.
+TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429})
 # The longest wait a payer's Retry-After can ask for (the state machine caps it lower still).
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 _DELTA_SECONDS_RE = re.compile(r"[0-9]+")
@@ -284,7 +286,7 @@ class PayerConnector:
         answered = time.perf_counter()
 
         status = response.status_code
-        if status == 429 or status >= 500:
+        if status in TRANSIENT_HTTP_STATUSES or status >= 500:
             delay = retry_after_seconds(response.headers.get("Retry-After"))
             raise PayerUnavailable(
                 f"HTTP {status}",
