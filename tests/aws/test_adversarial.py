@@ -462,3 +462,48 @@ def test_an_open_circuit_fails_fast_then_closes(
     execution_of(stack, third)
     assert _final(third)["status"] == "COMPLETED" and reached == ["call"]
     assert connector.circuit.status() == "closed"
+
+
+def test_another_tenant_cannot_resubmit_read_or_replay(stack: AwsStack, payer: PayerScript) -> None:
+    # GIVEN a REJECTED inquiry of tenant "local", sent with an Idempotency-Key
+    body = inquiry_body()
+    body["subscriber"]["member_id"] = "NOSUCH999"
+    status, accepted, _ = post_inquiry(stack, body, Idempotency_Key="shared-key-1")
+    inquiry_id = accepted["inquiry_id"]
+    execution_of(stack, inquiry_id)
+    assert status == 202 and _final(inquiry_id)["status"] == "REJECTED"
+    stack.add_tenant("other", "other-key-id")
+    other = "other-key-id"
+
+    # WHEN another partner resubmits it, reads its claim line, and replays its key and body
+    resubmit = call(
+        stack,
+        api_event(
+            "resubmit_inquiry.json",
+            path_parameters={"id": inquiry_id},
+            body={"subscriber": {"member_id": "CANARYMEMBER123"}},
+            api_key_id=other,
+        ),
+    )
+    line = call(
+        stack,
+        api_event(
+            "get_claim_procedure.json",
+            path_parameters={"claim_id": "CLM-EVT-1", "cpt": "99213"},
+            api_key_id=other,
+        ),
+    )
+    replay_event = api_event(
+        "post_inquiry.json",
+        body=body,
+        headers={"Idempotency-Key": "shared-key-1", "Prefer": None},
+        api_key_id=other,
+    )
+    replay = call(stack, replay_event)
+
+    # THEN nothing of "local" is reached: 404s, and the replay is a new inquiry of "other"
+    assert resubmit[0] == 404 and line[0] == 404
+    assert replay[0] == 202 and replay[1]["inquiry_id"] != inquiry_id
+    assert "resubmitted_as" not in _final(inquiry_id)
+    stack.wait_all()
+    _no_canary(stack, json.dumps([resubmit[1], line[1], replay[1]]))
