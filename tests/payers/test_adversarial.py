@@ -215,3 +215,28 @@ def test_transient_4xx_is_unavailable_and_the_rest_rejected(
     exc = _send(_connector(lambda r: httpx.Response(status, content=b"")), *acme_270)
 
     assert type(exc) is error and exc.http_status == status
+
+
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+    b"<l>&c;</l>"
+)
+EXTERNAL = (
+    b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body>&x;'
+    b"</soap:Body></soap:Envelope>"
+)
+
+
+@pytest.mark.parametrize("body", [BOMB, EXTERNAL, b"<soap:Envelope", b"\x00\xff" * 50])
+def test_hostile_soap_answers_are_response_invalid(acme_270: tuple[str, str], body: bytes) -> None:
+    connector = _connector(
+        lambda r: httpx.Response(200, content=body, headers={"Content-Type": SOAP_XML}),
+        "BLUEPEAK",
+    )
+
+    exc = _send(connector, *acme_270)
+
+    assert type(exc) is ResponseInvalid and exc.code == "envelope"
+    assert "passwd" not in str(exc)
