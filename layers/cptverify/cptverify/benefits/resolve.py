@@ -257,6 +257,7 @@ class _PatientIndex:
         "patient_status",
         "base_rejections",
         "by_code",
+        "restricted",
         "by_service_type",
         "plan",
         "plan_any",
@@ -280,8 +281,13 @@ class _PatientIndex:
         self.patient_status = patient.coverage_status
         self.base_rejections = (*transaction_rejections, *patient.errors)
         by_code: dict[str, list[_Row]] = {}
+        # Codes with a row that not every request for the code takes (modifiers, a qualifier
+        # other than HC): their rows are checked one by one against each request.
+        restricted: set[str] = set()
         by_service_type: dict[str, list[_Row]] = {}
-        plan: list[_Row] = []
+        # The plan level is grouped here at once (per network, per kind), not row by row again.
+        self.plan = level = _Level(())
+        plan_kinds, plan_errors = level.kinds, level.errors
         plan_any = False
         kind_of, network_of, speaks_of = _KIND_OF_EB01, _NETWORK_OF_EB12, _KINDS
         for position, benefit in enumerate(patient.benefits):
@@ -306,22 +312,37 @@ class _PatientIndex:
                     by_code[code] = [row]
                 else:
                     same.append(row)
+                qualifier = proc.qualifier
+                if proc.modifiers or (
+                    qualifier and qualifier != "HC" and qualifier.upper() != "HC"
+                ):
+                    restricted.add(code)
                 continue
             sts = benefit.service_types
             at_plan = not sts or "30" in sts
             if at_plan:
                 plan_any = True
             speaks = speaks_of[kind_of.get(benefit.code), bool(benefit.authorization_required)]
-            if not speaks and not benefit.errors:
+            errors = benefit.errors
+            if not speaks and not errors:
                 continue
-            row = (
-                position,
-                benefit,
-                network_of.get(benefit.in_plan_network, "unspecified"),
-                speaks,
-            )
+            network = network_of.get(benefit.in_plan_network, "unspecified")
             if at_plan:
-                plan.append(row)
+                if errors:
+                    plan_errors[position] = errors
+                if speaks:
+                    by_kind = plan_kinds.get(network)
+                    if by_kind is None:
+                        by_kind = plan_kinds[network] = {}
+                    for kind in speaks:
+                        same_kind = by_kind.get(kind)
+                        if same_kind is None:
+                            by_kind[kind] = [benefit]
+                        else:
+                            same_kind.append(benefit)
+                if len(sts) < 2:
+                    continue
+            row = (position, benefit, network, speaks)
             for st in sts:
                 if st in service_types:
                     rows = by_service_type.get(st)
@@ -330,8 +351,8 @@ class _PatientIndex:
                     elif rows[-1] is not row:  # an EB03 repeating a service type counts once
                         rows.append(row)
         self.by_code = by_code
+        self.restricted = restricted
         self.by_service_type = by_service_type
-        self.plan = level = _Level(plan)
         self.plan_any = plan_any
 
         # What the plan level says, per network: every kind's value and the notes of each
@@ -339,10 +360,10 @@ class _PatientIndex:
         plan_slots: dict[str, list[Any]] = {}
         plan_notes: dict[str, list[tuple[str, list[str]]]] = {}
         slot_of = _SLOT_OF_KIND
-        for network, by_kind in level.kinds.items():
+        for bucket_name, by_kind in level.kinds.items():
             slots = list(_EMPTY_SLOTS)
             kind_notes: list[tuple[str, list[str]]] = []
-            where = _NETWORK_LABEL[network]
+            where = _NETWORK_LABEL[bucket_name]
             for kind, kind_rows in by_kind.items():
                 notes: list[str] = []
                 value = _BUILDERS[kind](kind_rows, "plan", where, notes)
@@ -353,9 +374,9 @@ class _PatientIndex:
                     slots[index] = value
                 if notes:
                     kind_notes.append((kind, notes))
-            plan_slots[network] = slots
+            plan_slots[bucket_name] = slots
             if kind_notes:
-                plan_notes[network] = kind_notes
+                plan_notes[bucket_name] = kind_notes
         self.plan_slots = plan_slots
         self.plan_notes = plan_notes
         # Each network's bucket where neither a procedure-level nor a service-type row speaks.
@@ -376,7 +397,10 @@ class _PatientIndex:
         rows = self.by_code.get(code)
         if not rows:
             return None
-        qualifier = request.qualifier.upper()
+        qualifier = request.qualifier
+        if code not in self.restricted and (qualifier == "HC" or qualifier.upper() == "HC"):
+            return _Level(rows)
+        qualifier = qualifier.upper()
         wanted: set[str] | None = None
         found = []
         for row in rows:
