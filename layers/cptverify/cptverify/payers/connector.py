@@ -261,6 +261,8 @@ class PayerConnector:
         if headers:
             send_headers.update(headers)
         facts: dict[str, Any] = {"payer_id": pid, "payload_id": request.payload_id}
+        # Limitation: the answer is read whole, with no size cap; a payer that streams gigabytes
+        # exhausts the function's memory (the workflow then records FAILED with a generic reason).
         try:
             response = self.client.post(self.url, content=body, headers=send_headers)
         except httpx.ConnectTimeout:
