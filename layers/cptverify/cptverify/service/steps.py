@@ -125,6 +125,7 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
     lease_id = taken.result(0)
     calls = 0
     responses: list[dict[str, Any]] = []
+    pending: list[Callable[[], None]] = []
     try:
         taken.result(1)
         loading.join()
@@ -132,14 +133,16 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         # Limitation: a split inquiry's 270s go one after another, and a failure of any of them
         # retries the whole attempt, asking again the parts that were already answered.
         for part, one in enumerate(built.interchanges):
-            # Each 270 is archived while it is on its way to the payer.
+            # Each 270 is archived while it is on its way to the payer, beside the previous
+            # part's 271; the last 271 is archived while the answer is recorded (below).
             key_270 = archive.exchange_key(tenant, inquiry_id, attempt, part, "270")
             calls += 1
-            sent = Started([_archiving(key_270, one.x12), _sending(connector, one)])
-            sent.result(0)
+            sent = Started([_archiving(key_270, one.x12), _sending(connector, one), *pending])
+            for index in (0, *range(2, 2 + len(pending))):
+                sent.result(index)
             answer = sent.result(1)
             key = archive.exchange_key(tenant, inquiry_id, attempt, part, "271")
-            archive.put_text(key, answer.payload)
+            pending = [_archiving(key, answer.payload)]
             responses.append({"key": key, "procedure_indexes": list(one.procedure_indexes)})
     except PayerError as exc:
         lease.release(payer.id, lease_id)
@@ -160,7 +163,8 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         lease.release(payer.id, lease_id)
         raise
 
-    # The slot goes back while the answer is recorded.
+    # The slot goes back and the last 271 is archived while the answer is recorded; should
+    # that archiving fail, the task fails and the parse step never reads the missing 271.
     done = Started(
         [
             lambda: lease.release(payer.id, lease_id),
@@ -170,10 +174,11 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
                 {"responses": responses, "response_attempt": attempt},
                 {"payer_calls": calls},
             ),
+            *pending,
         ]
     )
-    done.result(0)
-    done.result(1)
+    for index in range(2 + len(pending)):
+        done.result(index)
     logger.info(
         "payer exchange answered",
         extra={"inquiry_id": inquiry_id, "payer_id": payer.id, "payer_calls": calls},
