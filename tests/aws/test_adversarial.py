@@ -507,3 +507,26 @@ def test_another_tenant_cannot_resubmit_read_or_replay(stack: AwsStack, payer: P
     assert "resubmitted_as" not in _final(inquiry_id)
     stack.wait_all()
     _no_canary(stack, json.dumps([resubmit[1], line[1], replay[1]]))
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("get_inquiry.json", {"id": "CANARYMEMBER123"}),
+        ("resubmit_inquiry.json", {"id": "CANARYMEMBER123"}),
+        ("get_claim_procedures.json", {"claim_id": "CANARYMEMBER123"}),
+        ("get_claim_procedure.json", {"claim_id": "CANARYLAST", "cpt": "99213"}),
+        ("get_batch.json", {"id": "CANARYFIRST"}),
+    ],
+)
+def test_a_404_does_not_repeat_the_id_it_was_given(
+    stack: AwsStack, name: str, path: dict[str, str]
+) -> None:
+    body = {"subscriber": {"first_name": "ANN"}} if name.startswith("resubmit") else None
+
+    status, answer, _ = call(stack, api_event(name, path_parameters=path, body=body))
+
+    assert status == 404 and answer["error"] == "not_found"
+    for value in path.values():
+        if value.startswith("CANARY"):
+            assert value not in json.dumps(answer)

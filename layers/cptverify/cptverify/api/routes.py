@@ -380,7 +380,7 @@ def get_batch(id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:  
 
     view = batch_view(_tenant(), id)
     if view is None:
-        raise service_errors.NotFound(f"batch {id} not found")
+        raise service_errors.NotFound("batch not found")
     return view
 
 

@@ -76,7 +76,7 @@ def view(tenant: str, inquiry_id: str) -> dict[str, Any]:
     """Status, attempts and, once finished, the per-CPT results of one inquiry."""
     item = store.get_inquiry(tenant, inquiry_id)
     if item is None:
-        raise NotFound(f"inquiry {inquiry_id} not found")
+        raise NotFound("inquiry not found")
     out: dict[str, Any] = {
         "inquiry_id": inquiry_id,
         "status": item["status"],
@@ -127,7 +127,7 @@ def resubmit(tenant: str, inquiry_id: str, corrections: dict[str, Any]) -> dict[
     """
     item = store.get_inquiry(tenant, inquiry_id)
     if item is None:
-        raise NotFound(f"inquiry {inquiry_id} not found")
+        raise NotFound("inquiry not found")
     if item["status"] != lifecycle.REJECTED:
         raise Conflict(f"inquiry {inquiry_id} is {item['status']}; only REJECTED is resubmitted")
     if item.get("resubmitted_as"):
@@ -153,6 +153,6 @@ def claim_procedures(tenant: str, claim_id: str, code: str | None = None) -> lis
     """The stored per-CPT results of one of the tenant's claims (`NotFound` when none)."""
     results = store.claim_results(tenant, claim_id, code)
     if not results:
-        what = f"claim {claim_id}" + (f" procedure {code}" if code else "")
-        raise NotFound(f"{what} not found")
+        # The ids came from the caller's path: the answer does not repeat them.
+        raise NotFound("claim procedure not found" if code else "claim not found")
     return results
