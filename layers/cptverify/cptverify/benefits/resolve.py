@@ -56,12 +56,14 @@ _KIND_OF_EB01 = {
     "4": "active",
     "5": "active",
 }
-# The kinds one row speaks for: its EB01 kind, and authorization when it carries EB11.
-_KINDS: dict[tuple[str | None, bool], tuple[str, ...]] = {
-    (kind, auth): (*((kind,) if kind else ()), *(("authorization",) if auth else ()))
-    for kind in (None, *set(_KIND_OF_EB01.values()))
-    for auth in (False, True)
+# The kinds one row speaks for, by EB01: its kind, and authorization when it carries EB11 (an
+# EB01 of no kind here speaks for authorization alone, or for nothing).
+_SPEAKS: dict[str, tuple[str, ...]] = {eb01: (kind,) for eb01, kind in _KIND_OF_EB01.items()}
+_SPEAKS_WITH_AUTHORIZATION: dict[str, tuple[str, ...]] = {
+    eb01: (kind, "authorization") for eb01, kind in _KIND_OF_EB01.items()
 }
+_NOTHING: tuple[str, ...] = ()
+_AUTHORIZATION_ONLY = ("authorization",)
 # EB02 values for one person; every other coverage level (FAM, ESP, ECH, ...) counts as family.
 _INDIVIDUAL_LEVELS = frozenset({None, "", "IND", "EMP"})
 _TOTAL_PERIODS = ("23", "22", "25", None, "32")
@@ -289,7 +291,7 @@ class _PatientIndex:
         self.plan = level = _Level(())
         plan_kinds, plan_errors = level.kinds, level.errors
         plan_any = False
-        kind_of, network_of, speaks_of = _KIND_OF_EB01, _NETWORK_OF_EB12, _KINDS
+        network_of, plain, with_auth = _NETWORK_OF_EB12, _SPEAKS, _SPEAKS_WITH_AUTHORIZATION
         for position, benefit in enumerate(patient.benefits):
             proc = benefit.procedure
             if proc is not None:
@@ -298,7 +300,11 @@ class _PatientIndex:
                     code = code.upper()
                     if code not in codes:
                         continue
-                speaks = speaks_of[kind_of.get(benefit.code), bool(benefit.authorization_required)]
+                speaks = (
+                    with_auth.get(benefit.code, _AUTHORIZATION_ONLY)
+                    if benefit.authorization_required
+                    else plain.get(benefit.code, _NOTHING)
+                )
                 if not speaks and not benefit.errors:
                     continue
                 row = (
@@ -322,7 +328,11 @@ class _PatientIndex:
             at_plan = not sts or "30" in sts
             if at_plan:
                 plan_any = True
-            speaks = speaks_of[kind_of.get(benefit.code), bool(benefit.authorization_required)]
+            speaks = (
+                with_auth.get(benefit.code, _AUTHORIZATION_ONLY)
+                if benefit.authorization_required
+                else plain.get(benefit.code, _NOTHING)
+            )
             errors = benefit.errors
             if not speaks and not errors:
                 continue
