@@ -40,25 +40,39 @@ def _traced(fn: Callable[[], R]) -> Callable[[], R]:
 
 
 class Started:
-    """Calls started at once; `result(i)` waits for the i-th and returns it or raises its error."""
+    """Calls started at once; `result(i)` waits for the i-th and returns it or raises its error.
 
-    def __init__(self, calls: list[Callable[[], Any]]) -> None:
+    `add` starts one more while the caller goes on (e.g. making the next client: only the
+    calling thread makes clients, a boto3 session is not thread-safe). With one thread each
+    call runs when it is given, in the calling thread.
+    """
+
+    def __init__(self, calls: list[Callable[[], Any]], *, workers: int = 4) -> None:
         self._futures: list[Any] = []
         self._done: list[tuple[bool, Any]] = []
-        if settings().aws_threads <= 1 or len(calls) <= 1:
-            for call in calls:
-                try:
-                    self._done.append((True, call()))
-                except Exception as exc:  # kept for `result`, like a future's error
-                    self._done.append((False, exc))
-            return
-        from concurrent.futures import ThreadPoolExecutor
+        self._pool: Any = None
+        if settings().aws_threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=min(len(calls), settings().aws_threads)) as pool:
-            self._futures = [pool.submit(_traced(call)) for call in calls]
+            self._pool = ThreadPoolExecutor(max_workers=min(workers, settings().aws_threads))
+        for call in calls:
+            self.add(call)
+
+    def add(self, call: Callable[[], Any]) -> int:
+        """Start `call`; its index for `result`."""
+        if self._pool is not None:
+            self._futures.append(self._pool.submit(_traced(call)))
+            return len(self._futures) - 1
+        try:
+            self._done.append((True, call()))
+        except Exception as exc:  # kept for `result`, like a future's error
+            self._done.append((False, exc))
+        return len(self._done) - 1
 
     def result(self, index: int) -> Any:
-        if self._futures:
+        if self._pool is not None:
+            # The pool's idle workers end when this object is dropped (the executor's own
+            # clean-up), so a step leaves no threads behind.
             return self._futures[index].result()
         ok, value = self._done[index]
         if not ok:

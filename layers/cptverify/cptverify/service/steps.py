@@ -7,7 +7,6 @@ archive, so no patient data passes through the execution's input, output or hist
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -24,17 +23,6 @@ from cptverify.service.store_request import load_request
 LEASE_MARGIN_SECONDS = 30
 
 
-def _load_payer_stack() -> None:
-    """Import the payer HTTP stack (httpx, and httpcore, which httpx loads on its first client)
-    and trace it; run in a thread while the exchange waits on its first AWS calls."""
-    import httpcore  # noqa: F401
-
-    from cptverify.observability import trace_payer_http
-    from cptverify.payers import connector  # noqa: F401
-
-    trace_payer_http()
-
-
 @cache
 def _circuit_store() -> Any:
     from cptverify.aws.circuit import DynamoCircuitStore
@@ -43,8 +31,10 @@ def _circuit_store() -> Any:
 
 
 def _connector(payer_id: str) -> Any:
+    from cptverify.observability import trace_payer_http
     from cptverify.payers.connector import get_connector
 
+    trace_payer_http()  # before the payer's httpx client is built
     return get_connector(payer_id, circuit_store=_circuit_store())
 
 
@@ -72,32 +62,31 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
     from cptverify.schedules.requests import BATCH_INQUIRY_ID
     from cptverify.x12.builder270 import EnvelopeConfig, PayerCapabilities, build_270
 
-    # The payer HTTP stack loads while this thread waits on the table, the archive and SSM.
-    loading = threading.Thread(target=_load_payer_stack, name="payer-stack", daemon=True)
-    loading.start()
     deployed = is_deployed()
     if deployed:
         clients.share_session_with_parameters()
-    clients.table(), clients.s3()  # made here, one after another: a session is not thread-safe
 
-    # The attempt, the registry and (for an API inquiry) the request are read at once; a
-    # schedule inquiry's request is found through the attempt's item, so it waits for that.
+    # The registry, the attempt and (for an API inquiry) the request are read at once, each
+    # started as soon as its client exists (clients are made here, one after another: a boto3
+    # session is not thread-safe). A schedule inquiry's request is found through the attempt's
+    # item, so it waits for that.
     batch = bool(BATCH_INQUIRY_ID.match(inquiry_id))
-    reads: list[Callable[[], Any]] = [
-        lambda: store.start_attempt(tenant, inquiry_id),
-        load_registry,
-    ]
-    if not batch:
-        reads.append(lambda: load_request(tenant, inquiry_id))
-    started = Started(reads)
-    item = started.result(0)
+    started = Started([load_registry])
+    clients.table()
+    attempt_read = started.add(lambda: store.start_attempt(tenant, inquiry_id))
+    clients.s3()
+    request_read = None if batch else started.add(lambda: load_request(tenant, inquiry_id))
+    item = started.result(attempt_read)
     if item is None:
         logger.info("inquiry already final", extra={"inquiry_id": inquiry_id})
         return {"outcome": "final", "retry_after": None}
     attempt = int(item["attempts"])
 
-    inquiry = load_request(tenant, inquiry_id, item) if batch else started.result(2)
-    started.result(1)
+    if request_read is None:
+        inquiry = load_request(tenant, inquiry_id, item)
+    else:
+        inquiry = started.result(request_read)
+    started.result(0)
     payer = get_payer(inquiry.payer.id)
     built = build_270(
         inquiry,
@@ -111,24 +100,24 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
 
     per_call = payer.connect_timeout_seconds + payer.read_timeout_seconds
     ttl = per_call * len(built.interchanges) + LEASE_MARGIN_SECONDS
-    # The lease, the payer's credential and the circuit state are read at once.
-    secret = bool(deployed and payer.secret_name)
-    if secret:
-        clients.share_session_with_parameters(secrets=True)
+    # The lease, the circuit state and the payer's credential are read at once (the Secrets
+    # Manager client, only for a payer with a secret, is made while the first two are out).
     taken = Started(
         [
             lambda: lease.acquire(payer.id, payer.max_concurrent_requests, ttl),
-            lambda: _prefetch_secret(payer) if secret else None,
             lambda: _circuit_store().prefetch(payer.id),
         ]
     )
+    if deployed and payer.secret_name:
+        clients.share_session_with_parameters(secrets=True)
+        taken.add(lambda: _prefetch_secret(payer))
     lease_id = taken.result(0)
     calls = 0
     responses: list[dict[str, Any]] = []
     pending: list[Callable[[], None]] = []
     try:
-        taken.result(1)
-        loading.join()
+        if deployed and payer.secret_name:
+            taken.result(2)
         connector = _connector(payer.id)
         # Limitation: a split inquiry's 270s go one after another, and a failure of any of them
         # retries the whole attempt, asking again the parts that were already answered.
