@@ -49,6 +49,8 @@ def _named_wait(exc: PayerError) -> float | None:
     return float(exc.least_delay_seconds)
 
 
+# Limitation: the exchange's cold start measures about 4.4x a fresh `import boto3` (goal 4x):
+# its first call makes four AWS clients (DynamoDB, S3, SSM, Secrets Manager) and the httpx stack.
 def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
     """Acquire a pacing lease, send the 270(s), archive both sides.
 
