@@ -1,4 +1,4 @@
-"""bench pipeline: 1,000 appointments through the embedded stack, zero-latency payers.
+"""bench pipeline: appointments through the embedded stack, zero-latency payers (goal 1,000).
 
 The schedule is uploaded to the local bucket; the ingest function, the real state machine and
 our task handlers run under moto; the payer simulator answers from the default plan book with
@@ -16,15 +16,23 @@ Set-up (interpreter, imports, stack start) is not timed. Run: `python -m bench.b
 
 from __future__ import annotations
 
+import io
+import os
 import random
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import redirect_stdout
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-APPOINTMENTS = 1000
+GOAL_APPOINTMENTS = 1000
+# Limitation: under moto the embedded stack's memory grows faster than linearly with the
+# executions it has run (about 2.2 GB at 300 rows, over 13 GB and still running at 1,000), so
+# the default run is 300 rows and the line says `missed` until the goal's 1,000 can run; set
+# CPTVERIFY_BENCH_APPOINTMENTS=1000 to try the full size on a large machine.
+APPOINTMENTS = int(os.environ.get("CPTVERIFY_BENCH_APPOINTMENTS", "300"))
 # Limitation: moto is not thread-safe (at 2 overlapping handler runs a DynamoDB transaction
 # raised RuntimeError), so handler runs are serialised and each payer's peak is 1 by
 # construction here; the pacing lease at its limit is exercised by the state machine tests.
@@ -230,10 +238,11 @@ def main() -> int:
     book = quiet_plan_book(members_per_payer=APPOINTMENTS // len(load_registry().ids()) + 10)
     schedule, visits = build_schedule(book, registry)
 
-    with embedded_stack(book, concurrency=CONCURRENCY) as stack:
+    # Handlers print their metric records (EMF) to stdout; keep them out of the bench output.
+    with redirect_stdout(io.StringIO()), embedded_stack(book, concurrency=CONCURRENCY) as stack:
         if stack.ingest_function() is None:
-            print("template.yaml declares no schedule ingest function (S3 event)")
-            print("bench pipeline: not run (goal all terminal, calls/visit <= 1.0) missed")
+            print("template.yaml declares no schedule ingest function", file=sys.__stdout__)
+            print("bench pipeline: not run (goal 1000 appointments) missed", file=sys.__stdout__)
             return 1
         spent = timed_handlers(stack.aws.handlers)
 
@@ -297,7 +306,8 @@ def main() -> int:
     )
 
     met = (
-        inquiries == visits
+        APPOINTMENTS >= GOAL_APPOINTMENTS
+        and inquiries == visits
         and len(terminal) == inquiries
         and done
         and per_visit <= 1.0
@@ -306,9 +316,11 @@ def main() -> int:
         and within
     )
     print(
-        f"bench pipeline: {len(terminal)}/{inquiries} terminal, {per_visit:.2f} payer calls per "
+        f"bench pipeline: {APPOINTMENTS} of {GOAL_APPOINTMENTS} appointments, "
+        f"{len(terminal)}/{inquiries} terminal, {per_visit:.2f} payer calls per "
         f"visit, {calls_repeat} on repeat, peak within limits {'yes' if within else 'no'}, "
-        f"wall {wall:.1f} s (goal all terminal, <= 1.0 per visit, 0 on repeat, peak <= limit) "
+        f"wall {wall:.1f} s (goal {GOAL_APPOINTMENTS} appointments, all terminal, <= 1.0 per "
+        "visit, 0 on repeat, peak <= limit) "
         f"{'met' if met else 'missed'}"
     )
     return 0
