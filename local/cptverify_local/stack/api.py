@@ -58,6 +58,8 @@ def build_local_api(stack: LocalStack) -> LocalApi:
             },
         )
 
+    # Limitation: API requests run the handler beside the state machine's serialised handler
+    # runs (as the harness's tests do), relying on moto tolerating that overlap.
     return LocalApi(
         routes=routes_from_template(stack.aws.template),
         invoke=stack.aws.invoke,

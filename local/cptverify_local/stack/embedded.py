@@ -216,6 +216,7 @@ def _forget_payer_connectors() -> None:
     the simulator it was made for, and the next stack's simulator listens on another port."""
     from cptverify.payers import connector
 
+    # Limitation: the connector module offers no reset, so its private cache is cleared here.
     with connector._connectors_lock:
         for item in connector._connectors.values():
             item.close()

@@ -231,6 +231,7 @@ def gateway_error(status: int, message: str) -> ProxyResult:
     }
 
 
+# Limitation: the usage plan's throttling and quota are not enforced locally; only the key is.
 @dataclass
 class LocalApi:
     """Routes, key check and invocation: everything but the socket, so tests can call it direct.
