@@ -23,6 +23,8 @@ Networks = Mapping[str, NetworkBenefits | None]
 T = TypeVar("T")
 _CENT = Decimal("0.01")
 _ZERO = Decimal("0")
+_ONE = Decimal("1")
+_MAX_ALLOWED = Decimal("10000000000")
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -124,6 +126,10 @@ def estimate_share(status: str, networks: Networks, allowed: Decimal, network: s
     estimate = Estimate(allowed_amount=allowed, network=network, patient_pays=None, plan_pays=None)
     assumptions, missing = estimate.assumptions, estimate.missing
 
+    # The inquiry refuses these; a caller of this function may not have validated.
+    if not allowed.is_finite() or allowed < 0 or allowed >= _MAX_ALLOWED:
+        missing.append("allowed amount (a non-negative amount below 10,000,000,000.00)")
+        return estimate
     if status in ("rejected", "inactive", "unknown"):
         missing.append(f"coverage (the status is {status})")
         return estimate
@@ -203,6 +209,19 @@ def estimate_share(status: str, networks: Networks, allowed: Decimal, network: s
         lambda b: b.out_of_pocket_family,
         assumptions,
     )
+    # A payer value outside its range (a negative amount, a coinsurance above 100%) is a
+    # valid X12 number but cannot be used for a share: no figure rather than a wrong one.
+    for what, value in (
+        ("deductible remaining", deductible),
+        ("copay", copay),
+        ("out-of-pocket remaining", out_of_pocket),
+    ):
+        if value is not None and value < 0:
+            missing.append(f"{what} (the payer sent {_money(value)}, below zero)")
+    if coinsurance is not None and not _ZERO <= coinsurance <= _ONE:
+        missing.append(
+            f"coinsurance (the payer sent {_percent_words(coinsurance)}, outside 0% to 100%)"
+        )
     if missing:
         return estimate
     if out_of_pocket is None:

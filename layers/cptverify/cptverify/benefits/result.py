@@ -149,10 +149,13 @@ def format_amount(value: Decimal | None) -> str | None:
     """A money amount as a string with at least two decimals (`290` -> `"290.00"`)."""
     if value is None:
         return None
+    text = format(value, "f")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
-        value = value.quantize(_CENT)
-    return format(value, "f")
+        # Padded as text, not by quantize: exact at any size (no decimal context limit).
+        whole, _, fraction = text.partition(".")
+        text = f"{whole}.{fraction:0<2}"
+    return text
 
 
 def format_percent(value: Decimal | None) -> str | None:
