@@ -13,4 +13,6 @@ from cptverify.service.tasks import run_task, task_ids
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cptverify.service import steps
 
-    return run_task("exchange", event, lambda: steps.exchange(*task_ids(event)))
+    # The step checks the time left before each further part of a split inquiry.
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    return run_task("exchange", event, lambda: steps.exchange(*task_ids(event), remaining_ms))

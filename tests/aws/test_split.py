@@ -61,7 +61,19 @@ def test_five_procedures_over_a_limit_of_two_take_three_calls(
     assert names == [f"attempt-1/{p}.{k}" for p in range(3) for k in ("270", "271")]
 
 
-def test_a_failed_second_call_retries_the_whole_split(
+def _archived(inquiry_id: str) -> list[str]:
+    """`attempt-N/PART.KIND` of every archived 270 and 271 of the inquiry, sorted."""
+    listed = s3().list_objects_v2(
+        Bucket=settings().archive_bucket, Prefix=archive.inquiry_prefix("local", inquiry_id)
+    )
+    return sorted(
+        o["Key"].rsplit("/", 2)[-2] + "/" + o["Key"].rsplit("/", 1)[-1]
+        for o in listed.get("Contents", [])
+        if "attempt-" in o["Key"]
+    )
+
+
+def test_a_failed_second_call_retries_only_the_unanswered_parts(
     limit_two: None, stack: AwsStack, payer: PayerScript
 ) -> None:
     # GIVEN the second of three calls fails once
@@ -71,12 +83,58 @@ def test_a_failed_second_call_retries_the_whole_split(
     # WHEN the execution runs
     described = execution_of(stack, inquiry_id)
 
-    # THEN the retry completes and every CPT has one result
+    # THEN the retry sends the second and third parts only, and every CPT has one result
     assert described["status"] == "SUCCEEDED"
+    assert payer.calls == 4
     item = store.get_inquiry("local", inquiry_id)
     assert item is not None and item["status"] == "COMPLETED" and item["attempts"] == 2
+    assert item["partial_responses"] == []
     results = store.claim_results("local", "CLM-EVT-1")
     assert len(results) == 5 and {r["payer_calls"] for r in results} == {3}
+    assert _archived(inquiry_id) == [
+        "attempt-1/0.270",
+        "attempt-1/0.271",
+        "attempt-1/1.270",
+        "attempt-2/1.270",
+        "attempt-2/1.271",
+        "attempt-2/2.270",
+        "attempt-2/2.271",
+    ]
+
+
+def test_a_split_that_outgrows_the_time_left_continues_in_another_run(
+    limit_two: None, stack: AwsStack, payer: PayerScript
+) -> None:
+    from cptverify.aws import lease
+    from cptverify.payers.registry import get_payer
+    from cptverify.service.steps import PART_MARGIN_SECONDS
+
+    # GIVEN an exchange Lambda whose time left after one call is short of a second one
+    acme = get_payer("ACME")
+    needed = acme.connect_timeout_seconds + acme.read_timeout_seconds + PART_MARGIN_SECONDS
+    stack.timeouts["PayerExchangeFunction"] = needed - 1
+    inquiry_id = submit(stack, inquiry_body(procedures=[{"code": c} for c in CODES]))
+
+    # WHEN the execution runs
+    described = execution_of(stack, inquiry_id)
+
+    # THEN each run sends one part, records it, frees the lease and asks to continue; the
+    # last run answers, and no part was sent twice
+    assert described["status"] == "SUCCEEDED"
+    outcomes = [
+        i.result["outcome"] for i in stack.invocations if i.function == "PayerExchangeFunction"
+    ]
+    assert outcomes == ["continue", "continue", "answered"]
+    assert payer.calls == 3
+    assert lease.live_holders("ACME") == 0
+    item = store.get_inquiry("local", inquiry_id)
+    assert item is not None and item["status"] == "COMPLETED" and item["payer_calls"] == 3
+    assert [r["procedure_indexes"] for r in item["responses"]] == [[0, 1], [2, 3], [4]]
+    results = store.claim_results("local", "CLM-EVT-1")
+    assert sorted(r["line"] for r in results) == [1, 2, 3, 4, 5]
+    assert _archived(inquiry_id) == [
+        f"attempt-{p + 1}/{p}.{k}" for p in range(3) for k in ("270", "271")
+    ]
 
 
 def test_a_schedule_visit_over_the_limit_is_split_too(

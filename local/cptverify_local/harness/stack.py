@@ -132,6 +132,7 @@ class AwsStack:
         self.names: dict[str, str] = {}
         self.arns: dict[str, str] = {}
         self.handlers: dict[str, Handler] = {}
+        self.timeouts: dict[str, float] = {}  # each function's Timeout (template), seconds
         self.environment: dict[str, str] = {}
         self._slots = threading.BoundedSemaphore(max(1, concurrency))
         self._exit = ExitStack()
@@ -246,7 +247,9 @@ class AwsStack:
         payload = json.loads(event) if isinstance(event, str) and event else (event or {})
         handler = self.handlers[function_name]
         context = LambdaContext(
-            function_name, invoked_function_arn=self.arns.get(function_name, "")
+            function_name,
+            invoked_function_arn=self.arns.get(function_name, ""),
+            timeout_seconds=self.timeouts.get(function_name, 30.0),
         )
         with self._slots:
             try:
@@ -436,6 +439,7 @@ class AwsStack:
         self.handlers[logical_id] = _import_handler(
             code_dir, str(props.get("Handler", "app.handler"))
         )
+        self.timeouts[logical_id] = float(props.get("Timeout", 30))
         response = self.client("lambda").create_function(
             FunctionName=logical_id,
             Runtime="python3.11",

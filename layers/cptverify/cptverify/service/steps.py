@@ -21,6 +21,8 @@ from cptverify.service.errors import NotFound
 from cptverify.service.store_request import load_request
 
 LEASE_MARGIN_SECONDS = 30
+# What a part needs after its payer call: archiving its 271, recording, releasing the lease.
+PART_MARGIN_SECONDS = 10
 
 
 @cache
@@ -51,10 +53,18 @@ def _named_wait(exc: PayerError) -> float | None:
 
 # Limitation: the exchange's cold start measures about 4.4x a fresh `import boto3` (goal 4x):
 # its first call makes four AWS clients (DynamoDB, S3, SSM, Secrets Manager) and the httpx stack.
-def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
+def exchange(
+    tenant: str, inquiry_id: str, remaining_ms: Callable[[], int] | None = None
+) -> dict[str, Any]:
     """Acquire a pacing lease, send the 270(s), archive both sides.
 
-    Returns `{"outcome": "answered" | "retry_after" | "final", "retry_after": seconds|None}`.
+    Returns `{"outcome": "answered" | "continue" | "retry_after" | "final", "retry_after":
+    seconds|None}`. A split inquiry's parts go one after another; before each part after the
+    first, `remaining_ms` (the Lambda context's time left) must hold the payer's connect and
+    read timeouts plus PART_MARGIN_SECONDS, else the answered parts are recorded, the lease
+    released and the outcome is `continue` (the state machine runs the exchange again, which
+    sends only the parts not yet answered). Answered parts are recorded on a payer error too,
+    so a retry does not ask them again.
     Raises `PayerTimeout`, `PayerUnavailable`, `PayerBusy`, `PayerThrottled`, `PayerRejected`
     or `ResponseInvalid` for the state machine to retry or catch.
     """
@@ -100,8 +110,20 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         ),
     )
 
+    # Parts answered by an earlier run of this step (out of time, or a payer error after them)
+    # are not sent again; a part is known by the procedures it asks about.
+    responses: list[dict[str, Any]] = [
+        {"key": r["key"], "procedure_indexes": [int(i) for i in r["procedure_indexes"]]}
+        for r in item.get("partial_responses") or []
+    ]
+    answered = {tuple(r["procedure_indexes"]) for r in responses}
+    parts = [
+        (part, one)
+        for part, one in enumerate(built.interchanges)
+        if tuple(one.procedure_indexes) not in answered
+    ]
     per_call = payer.connect_timeout_seconds + payer.read_timeout_seconds
-    ttl = per_call * len(built.interchanges) + LEASE_MARGIN_SECONDS
+    ttl = per_call * max(1, len(parts)) + LEASE_MARGIN_SECONDS
     # The lease, the circuit state and the payer's credential are read at once (the Secrets
     # Manager client, only for a payer with a secret, is made while the first two are out).
     taken = Started(
@@ -115,15 +137,18 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         taken.add(lambda: _prefetch_secret(payer))
     lease_id = taken.result(0)
     calls = 0
-    responses: list[dict[str, Any]] = []
+    out_of_time = False
     pending: list[Callable[[], None]] = []
     try:
         if deployed and payer.secret_name:
             taken.result(2)
         connector = _connector(payer.id)
-        # Limitation: a split inquiry's 270s go one after another, and a failure of any of them
-        # retries the whole attempt, asking again the parts that were already answered.
-        for part, one in enumerate(built.interchanges):
+        # Limitation: a split inquiry's 270s go one after another (one lease, one connection);
+        # parts answered before a retry may be older than the rest by the retry's wait.
+        for part, one in parts:
+            if calls and not _fits(remaining_ms, per_call):
+                out_of_time = True
+                break
             # Each 270 is archived while it is on its way to the payer, beside the previous
             # part's 271; the last 271 is archived while the answer is recorded (below).
             key_270 = archive.exchange_key(tenant, inquiry_id, attempt, part, "270")
@@ -139,8 +164,13 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         lease.release(payer.id, lease_id)
         wait = _named_wait(exc)
         waits = int(item.get("retry_after_waits", 0))
+        # Every answer in `responses` is archived: the previous part's 271 is written before
+        # the failed call's result is read.
         store.update_open(
-            tenant, inquiry_id, {"last_error": exc.error_name}, {"payer_calls": calls}
+            tenant,
+            inquiry_id,
+            {"last_error": exc.error_name, "partial_responses": responses},
+            {"payer_calls": calls},
         )
         logger.info(
             "payer exchange failed",
@@ -154,6 +184,9 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         lease.release(payer.id, lease_id)
         raise
 
+    if out_of_time:
+        return _pause(tenant, inquiry_id, payer.id, lease_id, responses, pending, calls)
+
     # The slot goes back and the last 271 is archived while the answer is recorded; should
     # that archiving fail, the task fails and the parse step never reads the missing 271.
     done = Started(
@@ -162,7 +195,11 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
             lambda: store.update_open(
                 tenant,
                 inquiry_id,
-                {"responses": responses, "response_attempt": attempt},
+                {
+                    "responses": sorted(responses, key=_first_index),
+                    "response_attempt": attempt,
+                    "partial_responses": [],
+                },
                 {"payer_calls": calls},
             ),
             *pending,
@@ -175,6 +212,42 @@ def exchange(tenant: str, inquiry_id: str) -> dict[str, Any]:
         extra={"inquiry_id": inquiry_id, "payer_id": payer.id, "payer_calls": calls},
     )
     return {"outcome": "answered", "retry_after": None}
+
+
+def _fits(remaining_ms: Callable[[], int] | None, per_call: float) -> bool:
+    """True when one more payer call (its timeouts plus the part's margin) fits the time left."""
+    if remaining_ms is None:
+        return True
+    return remaining_ms() / 1000 >= per_call + PART_MARGIN_SECONDS
+
+
+def _pause(
+    tenant: str,
+    inquiry_id: str,
+    payer_id: str,
+    lease_id: Any,
+    responses: list[dict[str, Any]],
+    pending: list[Callable[[], None]],
+    calls: int,
+) -> dict[str, Any]:
+    """Out of time before the next part: archive, record the answered parts, free the slot."""
+    try:
+        for archiving in pending:
+            archiving()
+        store.update_open(
+            tenant, inquiry_id, {"partial_responses": responses}, {"payer_calls": calls}
+        )
+    finally:
+        lease.release(payer_id, lease_id)
+    logger.info(
+        "payer exchange paused: time left too short for the next part",
+        extra={"inquiry_id": inquiry_id, "payer_id": payer_id, "answered": len(responses)},
+    )
+    return {"outcome": "continue", "retry_after": None}
+
+
+def _first_index(response: dict[str, Any]) -> int:
+    return min((int(i) for i in response["procedure_indexes"]), default=-1)
 
 
 def _archiving(key: str, text: str) -> Callable[[], None]:
