@@ -169,26 +169,46 @@ class AwsBatchPorts:
 
         There is no batch StartExecution API; the starts run in a bounded thread pool (boto3
         clients are thread-safe). The in-process moto stack runs them one after another
-        (`CPTVERIFY_AWS_THREADS=1`, see `cptverify.aws.parallel`).
+        (`CPTVERIFY_AWS_THREADS=1`, see `cptverify.aws.parallel`). An inquiry whose start fails
+        for another reason than "already started" would never run: it is recorded FAILED with
+        the reason `ExecutionNotStarted` and announced like any failed inquiry, which counts it
+        in the batch's `failed` (so the batch still finishes and writes its report).
         """
         from botocore.exceptions import ClientError
 
         from cptverify.aws.parallel import bounded_map
+        from cptverify.service import steps
+        from cptverify.service.inquiries import NOT_STARTED
 
         clients.stepfunctions()  # made once, before the workers share it
 
-        def start(inquiry_id: str) -> None:
+        def start(inquiry_id: str) -> str | None:
+            """None when started (now or before); else the error's type name."""
             try:
                 executions.start(tenant, inquiry_id, "batch")
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-                    raise
+                code = str(exc.response.get("Error", {}).get("Code") or type(exc).__name__)
+                if code != "ExecutionAlreadyExists":
+                    return code
                 logger.info("execution already started", extra={"inquiry_id": inquiry_id})
+            except Exception as exc:  # noqa: BLE001 - any failure leaves the inquiry unrun
+                return type(exc).__name__
+            return None
 
         # Limitation: Step Functions' StartExecution quota (a token bucket per account and
         # region) still bounds the rate; throttled starts are retried by botocore's own retries.
-        for _ in bounded_map(start, inquiry_ids, STARTS_AT_ONCE):
-            pass
+        outcomes = list(bounded_map(start, inquiry_ids, STARTS_AT_ONCE))
+        # Limitation: the ingest summary's `started` (a log field) still counts these inquiries;
+        # the batch item's `failed` counter is the figure that reports them.
+        # Recorded in this thread, after the starts (the table resource is not shared).
+        for inquiry_id, error in zip(inquiry_ids, outcomes, strict=True):
+            if error is None:
+                continue
+            logger.warning(
+                "execution not started", extra={"inquiry_id": inquiry_id, "error": error}
+            )
+            steps.record_failure(tenant, inquiry_id, NOT_STARTED)
+            steps.announce(tenant, inquiry_id)
 
     def finish_if_done(self, tenant: str, batch_id: str) -> bool:
         return progress.finish_if_done(tenant, batch_id)
