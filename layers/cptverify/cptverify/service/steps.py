@@ -51,8 +51,8 @@ def _named_wait(exc: PayerError) -> float | None:
     return float(exc.least_delay_seconds)
 
 
-# Limitation: the exchange's cold start measures about 4.4x a fresh `import boto3` (goal 4x):
-# its first call makes four AWS clients (DynamoDB, S3, SSM, Secrets Manager) and the httpx stack.
+# Limitation: the exchange's cold start measures 4.1-4.4x a fresh `import boto3` in the Lambda-like
+# bench venv (goal 4x): four AWS clients (DynamoDB, S3, SSM, Secrets Manager), ten AWS calls, httpx.
 def exchange(
     tenant: str, inquiry_id: str, remaining_ms: Callable[[], int] | None = None
 ) -> dict[str, Any]:
