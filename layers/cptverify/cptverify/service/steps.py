@@ -124,6 +124,9 @@ def exchange(
     ]
     per_call = payer.connect_timeout_seconds + payer.read_timeout_seconds
     ttl = per_call * max(1, len(parts)) + LEASE_MARGIN_SECONDS
+    if remaining_ms is not None:
+        # A run never outlives its Lambda: a crashed one frees its slot soon after.
+        ttl = min(ttl, remaining_ms() / 1000 + LEASE_MARGIN_SECONDS)
     # The lease, the circuit state and the payer's credential are read at once (the Secrets
     # Manager client, only for a payer with a secret, is made while the first two are out).
     taken = Started(
