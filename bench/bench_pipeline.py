@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import resource
 import sys
 import time
 from collections import defaultdict
@@ -28,18 +29,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 GOAL_APPOINTMENTS = 1000
-# Limitation: under moto the embedded stack's memory grows faster than linearly with the
-# executions it has run (about 2.2 GB at 300 rows, over 13 GB and still running at 1,000), so
-# the default run is 300 rows and the line says `missed` until the goal's 1,000 can run; set
-# CPTVERIFY_BENCH_APPOINTMENTS=1000 to try the full size on a large machine.
-APPOINTMENTS = int(os.environ.get("CPTVERIFY_BENCH_APPOINTMENTS", "300"))
+APPOINTMENTS = int(os.environ.get("CPTVERIFY_BENCH_APPOINTMENTS", str(GOAL_APPOINTMENTS)))
 # Limitation: moto is not thread-safe (at 2 overlapping handler runs a DynamoDB transaction
 # raised RuntimeError), so handler runs are serialised and each payer's peak is 1 by
 # construction here; the pacing lease at its limit is exercised by the state machine tests.
 CONCURRENCY = 1
-# Limitation: moto starts a thread per execution at once and keeps each one's interpreter state,
-# so a single 1,000-row upload needs many GB; the schedule goes in as files of 100 rows, one
-# after the other, and finished executions' interpreter state is dropped between files.
+# Limitation: moto starts a thread per execution at once, so the schedule goes in as files of
+# 100 rows, one after the other, and finished executions' interpreter state is dropped between
+# files (the harness keeps moto's own retention proportional: see harness/moto_memory.py).
 CHUNK = 100
 SEED = 11
 CODES = ("99213", "99214", "97110", "70551", "99203")
@@ -278,12 +275,13 @@ def main() -> int:
     per_inquiry_ms = handler_s / max(inquiries, 1) * 1000
     domain_ms = domain_s / max(statuses.get("COMPLETED", 0), 1) * 1000
 
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(f"appointments {APPOINTMENTS}, patient-visits {visits}, inquiries {inquiries}")
     print(f"{len(schedule)} files of <= {CHUNK} rows, every batch done: {done}")
     print(f"inquiry statuses {dict(statuses)}")
     print(
         f"wall time {wall:.1f} s ({APPOINTMENTS / wall:.0f} appointments/s), "
-        f"handler concurrency {CONCURRENCY}"
+        f"handler concurrency {CONCURRENCY}; peak RSS {peak_rss_mb:.0f} MB (whole process)"
     )
     print(f"payer calls {calls_first}, per patient-visit {per_visit:.3f}")
     print(
@@ -319,8 +317,8 @@ def main() -> int:
         f"bench pipeline: {APPOINTMENTS} of {GOAL_APPOINTMENTS} appointments, "
         f"{len(terminal)}/{inquiries} terminal, {per_visit:.2f} payer calls per "
         f"visit, {calls_repeat} on repeat, peak within limits {'yes' if within else 'no'}, "
-        f"wall {wall:.1f} s (goal {GOAL_APPOINTMENTS} appointments, all terminal, <= 1.0 per "
-        "visit, 0 on repeat, peak <= limit) "
+        f"wall {wall:.1f} s, peak RSS {peak_rss_mb:.0f} MB (goal {GOAL_APPOINTMENTS} "
+        "appointments, all terminal, <= 1.0 per visit, 0 on repeat, peak <= limit) "
         f"{'met' if met else 'missed'}"
     )
     return 0

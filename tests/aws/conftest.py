@@ -111,7 +111,7 @@ def payer(stack: AwsStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[PayerScr
     with running_simulator(PLAN_BOOK) as simulator:
         monkeypatch.setenv("CPTVERIFY_PAYER_BASE_URL", simulator.url)
         registry.load_registry.cache_clear()
-        connector._connectors.clear()
+        connector.reset_connectors()
         script = PayerScript()
         monkeypatch.setattr(steps, "_connector", script.connector_for)
         try:
@@ -120,7 +120,7 @@ def payer(stack: AwsStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[PayerScr
             stack.wait_all()
             for one in script.real.values():
                 one.close()
-            connector._connectors.clear()
+            connector.reset_connectors()
             registry.load_registry.cache_clear()
 
 

@@ -83,6 +83,16 @@ def _logs_to(path: Path) -> Iterator[None]:
         finally:
             root.removeHandler(file_handler)
             handler.setStream(previous)
+            _unbind(stream, previous)
+
+
+def _unbind(stream: object, previous: Any) -> None:
+    """Loggers made inside the block (the API's audit logger is made on first import) bound
+    their handler to the log file, which is about to close: give them the previous stream."""
+    for item in logging.Logger.manager.loggerDict.values():
+        for one in getattr(item, "handlers", []):
+            if isinstance(one, logging.StreamHandler) and one.stream is stream:
+                one.setStream(previous)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 from cptverify_local.harness.clock import RetryClock
+from cptverify_local.harness.moto_memory import item_level_rollback, untracked_models
 from cptverify_local.harness.template import (
     PROJECT_ROOT,
     Resolver,
@@ -218,6 +219,10 @@ class AwsStack:
         )
 
         stack = self
+        # moto otherwise keeps every object it ever made, and a copy of the whole table per
+        # DynamoDB transaction: memory and time quadratic in a long run (see moto_memory).
+        self._exit.enter_context(untracked_models())
+        self._exit.enter_context(item_level_rollback())
 
         def invoke_local(function: Any, event: Any = None) -> tuple[str, bool, str]:
             return stack._invoke(function.function_name, event)

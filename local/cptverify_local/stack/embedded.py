@@ -214,13 +214,9 @@ class LocalStack:
 def _forget_payer_connectors() -> None:
     """Close the process-wide payer connectors: each holds the base URL and circuit state of
     the simulator it was made for, and the next stack's simulator listens on another port."""
-    from cptverify.payers import connector
+    from cptverify.payers.connector import reset_connectors
 
-    # Limitation: the connector module offers no reset, so its private cache is cleared here.
-    with connector._connectors_lock:
-        for item in connector._connectors.values():
-            item.close()
-        connector._connectors.clear()
+    reset_connectors()
 
 
 @contextmanager
