@@ -82,6 +82,8 @@ def _restore(saved: list[tuple[Any, ...]]) -> None:
             table.items[hash_value][range_value] = item
 
 
+# Limitation: a rolled-back transaction's stream records (tables with a stream) are not taken
+# back; the template's table declares no stream, so nothing reads them locally.
 @contextmanager
 def item_level_rollback() -> Iterator[None]:
     """`transact_write_items` backs up the items it names instead of whole tables."""
