@@ -256,7 +256,7 @@ def tenant_for_api_key(api_key_id: str) -> str | None:
 
 
 def register_api_key(api_key_id: str, tenant: str) -> None:
-    """Bind an API key id to a tenant (run once per partner key; see docs/serverless.md)."""
+    """Bind an API key id to a tenant (run once per partner key; see the README, "Configuration")."""
     clients.table().put_item(
         Item={"pk": keys.api_key_pk(api_key_id), "sk": keys.TENANT_SK, "tenant": tenant}
     )

@@ -6,7 +6,7 @@ coinsurance, deductible, out-of-pocket, limits, authorization, non-coverage) is 
 own and per network bucket: the rows whose EB13 is this procedure, else the rows of the first of
 its crosswalked service types (ordered, most specific first) that has rows of that kind, else the
 plan-level rows (service type 30 or none). Every value keeps its source level. See
-docs/resolution.md for the rules in full.
+the README ("Per-procedure resolution") for the rules in full.
 
 A patient's rows are grouped once per call, and what one level says (its rows per network and
 kind, the values built from them, their notes) is worked out once and shared by every requested
