@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
-from cptverify.x12.json_view import aaa_to_dict
+from cptverify.x12.json_view import aaa_to_dict, amount_str, number_str
 from cptverify.x12.model import Aaa, Delivery
 
 Source = Literal["procedure", "service_type", "plan"]
@@ -145,22 +145,9 @@ class ProcedureResult:
     notes: tuple[str, ...] = ()
 
 
-def format_amount(value: Decimal | None) -> str | None:
-    """A money amount as a string with at least two decimals (`290` -> `"290.00"`)."""
-    if value is None:
-        return None
-    text = format(value, "f")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > -2:
-        # Padded as text, not by quantize: exact at any size (no decimal context limit).
-        whole, _, fraction = text.partition(".")
-        text = f"{whole}.{fraction:0<2}"
-    return text
-
-
-def format_percent(value: Decimal | None) -> str | None:
-    """A percent as the decimal fraction string the payer sent (`.2` -> `"0.2"`)."""
-    return None if value is None else format(value, "f")
+# The 271 JSON view's formatting, so a figure reads the same in `benefits` and in `procedures`.
+format_amount = amount_str
+format_percent = number_str
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -28,7 +28,13 @@ import httpx
 from cptverify.observability import logger
 from cptverify.payers import mime, soap
 from cptverify.payers.circuit import CircuitBreaker, CircuitStore, MemoryCircuitStore
-from cptverify.payers.core import PAYLOAD_TYPE_271, SUCCESS, CoreRequest, EnvelopeError
+from cptverify.payers.core import (
+    PAYLOAD_TYPE_271,
+    REQUEST_FIELDS,
+    SUCCESS,
+    CoreRequest,
+    EnvelopeError,
+)
 from cptverify.payers.credentials import Credentials, get_credentials
 from cptverify.payers.errors import (
     PayerBusy,
@@ -56,19 +62,7 @@ _DELTA_SECONDS_RE = re.compile(r"[0-9]+")
 # CORE real-time envelope ErrorCodes (connectivity rule vC2.2.0) and our names for SOAP 1.2 faults.
 KNOWN_ERROR_CODES = frozenset(
     {
-        *(
-            f"{field}Required"
-            for field in (
-                "PayloadType",
-                "ProcessingMode",
-                "PayloadID",
-                "TimeStamp",
-                "SenderID",
-                "ReceiverID",
-                "CORERuleVersion",
-                "Payload",
-            )
-        ),
+        *(f"{field}Required" for field in REQUEST_FIELDS),
         "PayloadTypeNotSupported",
         "ProcessingModeNotSupported",
         "VersionMismatch",
