@@ -250,13 +250,13 @@ def main() -> int:
                 imports = min(t[1] for t in timings)
                 print(
                     f"{name}: {results[name]:.1f} ms, of which import {imports:.1f} ms "
-                    f"({results[name] / baseline:.1f}x)"
+                    f"({results[name] / baseline:.2f}x)"
                 )
         finally:
             server.stop()
     worst = max(results.values()) / baseline
     verdict = "met" if worst <= GOAL else "missed"
-    print(f"bench cold-start: worst {worst:.1f}x (goal <= {GOAL:.0f}x) {verdict}")
+    print(f"bench cold-start: worst {worst:.2f}x (goal <= {GOAL:.0f}x) {verdict}")
     return 0
 
 
