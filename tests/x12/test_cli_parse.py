@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cptverify.x12.reader271 import read_271
 from cptverify_local.cli import main
 from tests.conftest import PROJECT_ROOT, shared_path
 from tests.x12.builders import CANARY_LAST, CANARY_MEMBER, make_271
@@ -93,3 +94,28 @@ def test_file_text_is_never_read_as_markup(
     code, out, err = run(capsys, str(path))
     assert code == 0 and err == ""
     assert "[/bold]ODD[red" in out
+
+
+def test_bundled_sample_reads_clean_and_70551_needs_authorization(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ic = read_271(SAMPLE.read_bytes())
+    assert ic.warnings == []
+    code, out, err = run(capsys, str(SAMPLE), "--json", "--cpt", "70551")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert data["warnings"] == []
+    (proc,) = data["transactions"][0]["patients"][0]["procedures"]
+    assert proc["status"] == "covered" and proc["match"] == "procedure"
+    auth = proc["networks"]["in"]["authorization_required"]
+    assert auth["required"] == "Y" and auth["source"] == "procedure"
+
+
+def test_tables_are_wide_when_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, _ = run(capsys, str(SAMPLE), "--cpt", "70551")
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) > 100
+    assert "authorization" in out and "Y (procedure)" in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,13 @@ from cptverify.x12.json_view import ProceduresFor, amount_str, interchange_to_di
 from cptverify.x12.model import Interchange, Patient, Transaction271
 from cptverify.x12.reader271 import read_271
 from cptverify_local import procedures
+
+
+def table_width() -> int | None:
+    """Width for the tables: the terminal's own, COLUMNS when set, else 140 (pipes, files)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 140
 
 
 def register(subparsers: Any) -> None:
@@ -87,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(out, indent=2))
     else:
         # Markup off: names and plan texts from a file must never be read as rich markup.
-        console = Console(markup=False, highlight=False)
+        console = Console(markup=False, highlight=False, width=table_width())
         for name, ic in results:
             try:
                 show(console, name, printable(ic), hook)
