@@ -88,7 +88,7 @@ def test_prefer_wait_answers_200_with_results(stack: AwsStack, payer: PayerScrip
 
     assert status == 200
     assert body["status"] == "COMPLETED"
-    assert [r["code"] for r in body["results"]] == ["97110", "99213"]
+    assert [r["code"] for r in body["results"]] == ["99213", "97110"]
     assert headers["preference-applied"] == "wait=20"
 
 

@@ -233,9 +233,79 @@ def test_a_retried_parse_never_writes_a_result_twice(stack: AwsStack, payer: Pay
     assert execution_of(stack, inquiry_id)["status"] == "SUCCEEDED"
     result = store.claim_results("local", "CLM-EVT-1")[0]
 
-    written = store.put_result("local", "CLM-EVT-1", inquiry_id, result["line"], result)
+    item = store.get_inquiry("local", inquiry_id) or {}
+    written = store.put_result(
+        "local",
+        "CLM-EVT-1",
+        inquiry_id,
+        result["line"],
+        result,
+        submitted_at=item["created_at"],
+    )
 
     assert written is False
+    assert len(store.inquiry_results("local", inquiry_id)) == 2
+
+
+def test_two_inquiries_for_one_claim_each_keep_their_own_results(
+    stack: AwsStack, payer: PayerScript
+) -> None:
+    from cptverify.service import inquiries
+
+    # GIVEN two inquiries for the same claim, the second submitted after the first
+    older = submit(stack, inquiry_body())
+    execution_of(stack, older)
+    newer = submit(stack, inquiry_body())
+    execution_of(stack, newer)
+
+    # WHEN the older one's result writes arrive again, late (as when it finished last)
+    older_item = store.get_inquiry("local", older) or {}
+    for result in store.inquiry_results("local", older):
+        store.put_result(
+            "local",
+            "CLM-EVT-1",
+            older,
+            result["line"],
+            {**result, "status": "late"},
+            submitted_at=older_item["created_at"],
+        )
+
+    # THEN each inquiry's view lists its own two results, and the claim shows the newer answer
+    for inquiry_id in (older, newer):
+        view = inquiries.view("local", inquiry_id)
+        assert view["status"] == "COMPLETED"
+        assert [(r["code"], r["line"]) for r in view["results"]] == [("99213", 1), ("97110", 2)]
+        assert {r["inquiry_id"] for r in view["results"]} == {inquiry_id}
+    claim = store.claim_results("local", "CLM-EVT-1")
+    assert [(r["code"], r["inquiry_id"]) for r in claim] == [("97110", newer), ("99213", newer)]
+    assert "late" not in {r["status"] for r in claim}
+
+
+def test_a_newer_inquiry_finishing_first_is_not_overwritten(stack: AwsStack) -> None:
+    # GIVEN a result from the newer inquiry already on the claim
+    result = {"code": "99213", "modifiers": [], "status": "covered"}
+    store.put_result("local", "CLM-RACE", "B", 1, result, submitted_at="2026-12-03T10:00:01.000Z")
+
+    # WHEN the older inquiry writes its result later
+    written = store.put_result(
+        "local",
+        "CLM-RACE",
+        "A",
+        1,
+        {**result, "status": "not_covered"},
+        submitted_at="2026-12-03T10:00:00.000Z",
+    )
+
+    # THEN the older inquiry keeps its own copy, but the claim still shows the newer answer
+    assert written is True
+    assert [r["status"] for r in store.inquiry_results("local", "A")] == ["not_covered"]
+    assert [(r["inquiry_id"], r["status"]) for r in store.claim_results("local", "CLM-RACE")] == [
+        ("B", "covered")
+    ]
+
+    # AND a still newer inquiry does replace it
+    store.put_result("local", "CLM-RACE", "C", 1, result, submitted_at="2026-12-03T10:00:02.000Z")
+    assert [r["inquiry_id"] for r in store.claim_results("local", "CLM-RACE")] == ["C"]
 
 
 def test_circuit_state_is_shared_through_the_table(stack: AwsStack) -> None:

@@ -9,6 +9,7 @@ CIRCUIT_SK = "CIRCUIT"
 FRESH_SK = "FRESH"
 TENANT_SK = "TENANT"
 IDEMPOTENCY_PK = "IDEMPOTENCY"
+INQUIRY_RESULT_PREFIX = "RESULT#"
 GSI1 = "gsi1"
 
 
@@ -23,6 +24,11 @@ def claim_pk(tenant: str, claim_id: str) -> str:
 def result_sk(code: str, modifiers: list[str] | tuple[str, ...], line: int) -> str:
     mods = ":".join(modifiers) if modifiers else "-"
     return f"CPT#{code}#MOD#{mods}#LINE#{line}"
+
+
+def inquiry_result_sk(claim_id: str, result_sk: str) -> str:
+    """An inquiry's own copy of a result, in the inquiry's partition."""
+    return f"{INQUIRY_RESULT_PREFIX}CLAIM#{claim_id}#{result_sk}"
 
 
 def result_sk_prefix(code: str) -> str:

@@ -2,7 +2,7 @@
 
 Writes that move an inquiry are conditional: an open inquiry (PENDING/IN_PROGRESS) may move on,
 a terminal one never changes again, and a result is written once per inquiry (a retried step
-finds its own result and leaves it).
+finds its own result and leaves it); a claim keeps the answer of its newest inquiry.
 """
 
 from __future__ import annotations
@@ -180,16 +180,23 @@ def put_result(
     inquiry_id: str,
     line: int,
     result: dict[str, Any],
+    *,
+    submitted_at: str,
 ) -> bool:
-    """Write one per-CPT result; a second write by the same inquiry is skipped (False)."""
+    """Write one per-CPT result twice: as the inquiry's own and as the claim's newest answer.
+
+    The inquiry's copy is written once (a retried step finds it and gets False). The claim's copy
+    is replaced only by an inquiry submitted later (`submitted_at`, then the inquiry id, break the
+    tie), so an older inquiry that finishes late never overwrites a newer one's answer.
+    """
     from botocore.exceptions import ClientError
 
-    item = {
-        "pk": keys.claim_pk(tenant, claim_id),
-        "sk": keys.result_sk(result["code"], result.get("modifiers") or [], line),
+    result_sk = keys.result_sk(result["code"], result.get("modifiers") or [], line)
+    fields = {
         "tenant": tenant,
         "claim_id": claim_id,
         "inquiry_id": inquiry_id,
+        "submitted_at": submitted_at,
         "line": line,
         "code": result["code"],
         "status": result["status"],
@@ -197,17 +204,36 @@ def put_result(
         "updated_at": now_iso(),
         "expires_at": expires_at(),
     }
+    written = True
     try:
         clients.table().put_item(
-            Item=item,
-            ConditionExpression="attribute_not_exists(pk) OR inquiry_id <> :id",
-            ExpressionAttributeValues={":id": inquiry_id},
+            Item={
+                "pk": keys.inquiry_pk(tenant, inquiry_id),
+                "sk": keys.inquiry_result_sk(claim_id, result_sk),
+                **fields,
+            },
+            ConditionExpression="attribute_not_exists(pk)",
         )
     except ClientError as exc:
-        if clients.is_conditional_failure(exc):
-            return False
-        raise
-    return True
+        if not clients.is_conditional_failure(exc):
+            raise
+        written = False
+
+    # Tried on a retry too: the step may have stopped between the two writes.
+    try:
+        clients.table().put_item(
+            Item={"pk": keys.claim_pk(tenant, claim_id), "sk": result_sk, **fields},
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR submitted_at < :at"
+                " OR (submitted_at = :at AND inquiry_id < :id)"
+                " OR (attribute_not_exists(submitted_at) AND inquiry_id <> :id)"
+            ),
+            ExpressionAttributeValues={":at": submitted_at, ":id": inquiry_id},
+        )
+    except ClientError as exc:
+        if not clients.is_conditional_failure(exc):
+            raise
+    return written
 
 
 def _result_view(item: dict[str, Any]) -> dict[str, Any]:
@@ -220,13 +246,12 @@ def _result_view(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def claim_results(tenant: str, claim_id: str, code: str | None = None) -> list[dict[str, Any]]:
-    """The per-CPT results stored for a claim (optionally one code), ordered by key."""
+def _query_all(pk: str, prefix: str | None) -> list[dict[str, Any]]:
     condition = "pk = :pk"
-    values = {":pk": keys.claim_pk(tenant, claim_id)}
-    if code is not None:
+    values = {":pk": pk}
+    if prefix is not None:
         condition += " AND begins_with(sk, :prefix)"
-        values[":prefix"] = keys.result_sk_prefix(code)
+        values[":prefix"] = prefix
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": condition,
@@ -239,11 +264,21 @@ def claim_results(tenant: str, claim_id: str, code: str | None = None) -> list[d
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return [_result_view(_plain(i)) for i in items]
+    return [_plain(i) for i in items]
 
 
-def inquiry_results(tenant: str, claim_id: str, inquiry_id: str) -> list[dict[str, Any]]:
-    return [r for r in claim_results(tenant, claim_id) if r["inquiry_id"] == inquiry_id]
+def claim_results(tenant: str, claim_id: str, code: str | None = None) -> list[dict[str, Any]]:
+    """The newest per-CPT answer stored for a claim (optionally one code), ordered by key."""
+    prefix = keys.result_sk_prefix(code) if code is not None else None
+    items = _query_all(keys.claim_pk(tenant, claim_id), prefix)
+    return [_result_view(i) for i in items]
+
+
+def inquiry_results(tenant: str, inquiry_id: str) -> list[dict[str, Any]]:
+    """The per-CPT results this inquiry wrote, by claim and line, whatever answered later."""
+    items = _query_all(keys.inquiry_pk(tenant, inquiry_id), keys.INQUIRY_RESULT_PREFIX)
+    views = [_result_view(i) for i in items]
+    return sorted(views, key=lambda r: (r["claim_id"], r["line"]))
 
 
 def tenant_for_api_key(api_key_id: str) -> str | None:
@@ -256,7 +291,7 @@ def tenant_for_api_key(api_key_id: str) -> str | None:
 
 
 def register_api_key(api_key_id: str, tenant: str) -> None:
-    """Bind an API key id to a tenant (run once per partner key; see the README, "Configuration")."""
+    """Bind an API key id to a tenant (once per partner key; see the README, "Configuration")."""
     clients.table().put_item(
         Item={"pk": keys.api_key_pk(api_key_id), "sk": keys.TENANT_SK, "tenant": tenant}
     )

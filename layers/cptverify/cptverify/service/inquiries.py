@@ -95,7 +95,7 @@ def view(tenant: str, inquiry_id: str) -> dict[str, Any]:
         "results": [],
     }
     if item["status"] in (lifecycle.COMPLETED, lifecycle.REJECTED):
-        out["results"] = store.inquiry_results(tenant, item["claim_id"], inquiry_id)
+        out["results"] = store.inquiry_results(tenant, inquiry_id)
     return out
 
 

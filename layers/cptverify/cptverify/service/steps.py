@@ -332,7 +332,12 @@ def parse_and_record(tenant: str, inquiry_id: str) -> dict[str, Any]:
             claim_id = str(place[0].get("claim_id") or inquiry.claim_id)
             line = int(place[0].get("line") or index + 1)
             if store.put_result(
-                tenant, claim_id, inquiry_id, line, procedure_result_to_dict(result)
+                tenant,
+                claim_id,
+                inquiry_id,
+                line,
+                procedure_result_to_dict(result),
+                submitted_at=str(item["created_at"]),
             ):
                 written += 1
 
