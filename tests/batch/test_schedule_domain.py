@@ -297,3 +297,49 @@ def test_windows_1252_bytes_are_a_row_error_not_a_crash() -> None:
             problems += [(p.row, p.column, p.reason) for p in exc.problems]
     assert (2, "patient_first_name", "not UTF-8 text") in problems
     assert all(p[0] == 2 for p in problems)
+
+
+def test_a_row_with_several_problems_lists_each_one() -> None:
+    bad = row(
+        "M1",
+        birth="1980-02-30",
+        npi="1234567890",
+        procedures="99213;97110:GPX",
+        amounts="abc;95",
+    )
+    (raw,) = _rows(schedule(bad))
+    with pytest.raises(RowInvalid) as caught:
+        validate_row(raw)
+    found = {p.column: p.reason for p in caught.value.problems}
+    assert set(found) == {
+        "patient_birth_date",
+        "provider_npi",
+        "procedures",
+        "allowed_amounts",
+    }
+    assert "YYYY-MM-DD, YYYYMMDD, MM/DD/YYYY" in found["patient_birth_date"]
+    assert "procedure 2" in found["procedures"]
+    assert found["allowed_amounts"] == "amount 1 is not a number"
+    text = render_errors_csv(caught.value.problems).decode()
+    assert len(text.splitlines()) == 5
+    _no_canary(text + str(caught.value))
+    assert "1980-02-30" not in text and "1234567890" not in text
+
+
+def test_unreadable_procedures_do_not_hide_or_invent_amount_problems() -> None:
+    (raw,) = _rows(schedule(row("M2", procedures="99213;ab", amounts="10;x")))
+    with pytest.raises(RowInvalid) as caught:
+        validate_row(raw)
+    assert {(p.column, p.reason) for p in caught.value.problems} == {
+        ("procedures", "procedure 2 is not a procedure code"),
+        ("allowed_amounts", "amount 2 is not a number"),
+    }
+
+
+def test_date_of_service_error_lists_the_accepted_forms() -> None:
+    (raw,) = _rows(schedule(row("M3", dos="2026-13-45")))
+    with pytest.raises(RowInvalid) as caught:
+        validate_row(raw)
+    (problem,) = caught.value.problems
+    assert problem.column == "date_of_service"
+    assert "MM/DD/YYYY" in problem.reason and "today" in problem.reason

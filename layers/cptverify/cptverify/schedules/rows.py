@@ -51,6 +51,9 @@ _NETWORKS = {
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _ISO_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]\d{1,2}:\d{2}(:\d{2})?$")
+_DATE_REASON = (
+    "not a calendar date; write it as YYYY-MM-DD, YYYYMMDD, MM/DD/YYYY or YYYY-MM-DD HH:MM"
+)
 _PROCEDURE = re.compile(r"^[A-Za-z0-9]{4,7}$")
 _PATIENT_COLUMNS = (
     col.MEMBER_ID,
@@ -180,6 +183,17 @@ def build_body(
     raw: RawRow, today: date | None = None
 ) -> tuple[dict[str, Any], list[ProcedureLine]]:
     """The inquiry JSON (issue-3 shape) for one row; raise RowInvalid on schedule-level errors."""
+    body, lines, problems = _checked_body(raw, today)
+    if problems:
+        raise RowInvalid(problems)
+    return body, lines
+
+
+def _checked_body(
+    raw: RawRow, today: date | None
+) -> tuple[dict[str, Any], list[ProcedureLine], list[RowProblem]]:
+    """The inquiry JSON and the schedule-level problems; a bad cell leaves a neutral stand-in,
+    so the model can still check the other columns of the same row."""
     problems: list[RowProblem] = []
     ids = _ids(raw)
 
@@ -192,8 +206,11 @@ def build_body(
     except ValueError as exc:
         problem(col.PROCEDURES, str(exc))
     amounts: list[str | None] = [None] * len(procedures)
+    # With no readable procedures the amounts are still checked, one by one, but not counted.
+    count = len(procedures) if procedures else len(raw.get(col.ALLOWED_AMOUNTS).split(";"))
     try:
-        amounts = parse_amounts(raw.get(col.ALLOWED_AMOUNTS), len(procedures))
+        checked = parse_amounts(raw.get(col.ALLOWED_AMOUNTS), count)
+        amounts = checked if procedures else amounts
     except ValueError as exc:
         problem(col.ALLOWED_AMOUNTS, str(exc))
     relationship: str | None = None
@@ -226,14 +243,12 @@ def build_body(
         ):
             if not raw.get(column):
                 problem(column, "required when the patient is a dependent")
-    if problems:
-        raise RowInvalid(problems)
 
     patient = {
         "first_name": raw.get(col.PATIENT_FIRST_NAME),
         "last_name": raw.get(col.PATIENT_LAST_NAME),
         "birth_date": normalise_date(raw.get(col.PATIENT_BIRTH_DATE)),
-        "gender": genders[col.PATIENT_GENDER],
+        "gender": genders.get(col.PATIENT_GENDER),
     }
     member_id = raw.get(col.MEMBER_ID)
     if relationship is None:
@@ -245,7 +260,7 @@ def build_body(
             "first_name": raw.get(col.SUBSCRIBER_FIRST_NAME),
             "last_name": raw.get(col.SUBSCRIBER_LAST_NAME),
             "birth_date": normalise_date(raw.get(col.SUBSCRIBER_BIRTH_DATE)),
-            "gender": genders[col.SUBSCRIBER_GENDER],
+            "gender": genders.get(col.SUBSCRIBER_GENDER),
         }
         dependent = {**patient, "relationship_code": relationship}
     npi = raw.get(col.PROVIDER_NPI)
@@ -270,7 +285,10 @@ def build_body(
         "dependent": dependent,
         "procedures": [procedure_json(line) for line in lines],
     }
-    return body, lines
+    if not procedures:
+        # Stand-in so the model checks the row's other columns; the row is rejected anyway.
+        body["procedures"] = [{"code": "99213", "modifiers": []}]
+    return body, lines, problems
 
 
 def procedure_json(line: ProcedureLine) -> dict[str, Any]:
@@ -321,6 +339,8 @@ def _column_for(loc: tuple[int | str, ...], dependent: bool) -> str:
 def _reason(error: Any, loc: tuple[int | str, ...], raw: RawRow) -> str:
     """The validator's message, unless it would repeat one of the row's cells."""
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") in {"date_format", "date_invalid"}:
+        message = _DATE_REASON
     cells = (raw.get(c) for c in _PATIENT_COLUMNS)
     if any(re.search(rf"\b{re.escape(v)}\b", message, re.IGNORECASE) for v in cells if v):
         message = str(error.get("type", "invalid"))
@@ -331,20 +351,26 @@ def _reason(error: Any, loc: tuple[int | str, ...], raw: RawRow) -> str:
 
 def validate_row(raw: RawRow, today: date | None = None) -> ScheduleRow:
     """A validated `ScheduleRow`, or RowInvalid naming each bad column (never its value)."""
-    body, lines = build_body(raw, today)
+    body, lines, problems = _checked_body(raw, today)
+    # Columns already found bad above hold stand-ins; the model's view of them adds nothing.
+    reported = {p.column for p in problems}
     try:
         inquiry = Inquiry.model_validate(body, context={"today": today} if today else None)
     except ValidationError as exc:
         ids = _ids(raw)
-        problems = []
         seen: set[tuple[str, str]] = set()
         for error in exc.errors(include_input=False, include_url=False):
             loc = tuple(error.get("loc", ()))
             column = _column_for(loc, body["dependent"] is not None)
             reason = _reason(error, loc, raw)
-            if (column, reason) not in seen:
+            if column == col.DATE_OF_SERVICE and reason == _DATE_REASON:
+                reason += ", or today / tomorrow"
+            if column not in reported and (column, reason) not in seen:
                 seen.add((column, reason))
                 problems.append(RowProblem(raw.number, ids[0], ids[1], column, reason))
+        if not problems:
+            problems.append(RowProblem(raw.number, ids[0], ids[1], "row", "invalid"))
+    if problems:
         raise RowInvalid(problems) from None
     normalised = inquiry.model_dump(mode="json", exclude_none=True)
     appointment_id, claim_id = _ids(raw)
