@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import Any
 
+from cptverify_local.ports import tcp_port
 from cptverify_local.stack.parts import BATCH_PARTS, missing
 
 DEFAULT_PORT = 3000
@@ -24,7 +25,7 @@ def register(subparsers: Any) -> None:
         help="serve the partner API of the embedded stack on 127.0.0.1",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 3000)")
+    parser.add_argument("--port", type=tcp_port, default=DEFAULT_PORT, help="port (default 3000)")
     parser.set_defaults(handler=run)
 
 

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from cptverify_local.ports import tcp_port
 from cptverify_local.simulator.planbook import DEFAULT_PLAN_BOOK, PlanBookError, load_plan_book
 from cptverify_local.simulator.server import DEFAULT_PORT, SimulatorServer
 
@@ -24,7 +25,9 @@ def register(subparsers: Any) -> None:
         help="run the local payer simulator (CAQH CORE MIME and SOAP on loopback)",
         description="Answer 270s with 271s built from a plan book, with fault injection.",
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    parser.add_argument(
+        "--port", type=tcp_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument(
         "--plan-book", type=Path, default=None, help=f"plan book YAML (default {DEFAULT_PLAN_BOOK})"
