@@ -212,10 +212,26 @@ def test_post_response_bad_271_is_422_without_data(stack: AwsStack) -> None:
 
 
 def test_post_response_bad_cpt_names_the_query_field(stack: AwsStack) -> None:
-    status, body, _ = call(stack, api_event("post_response.json", query={"cpt": ["12"]}))
+    status, body, _ = call(stack, api_event("post_response.json", query={"cpt": ["CANARY12"]}))
 
     assert status == 422
-    assert body["fields"][0]["field"].startswith("query.cpt")
+    assert body["fields"][0]["field"] == "query.cpt[0]"
+    rule = body["fields"][0]["rule"]
+    assert rule.startswith("must be a 5-character code") and "HC:99213:25" in rule
+    assert "^" not in rule and "pattern" not in rule and "CANARY12" not in json.dumps(body)
+
+
+def test_a_short_identifier_is_counted_in_characters(stack: AwsStack) -> None:
+    body = inquiry_body(payer={"id": "A", "name": "ACME"})
+    body["subscriber"] = {**body["subscriber"], "first_name": " "}
+
+    status, answer, _ = post_inquiry(stack, body)
+
+    assert status == 422
+    rules = {f["field"]: f["rule"] for f in answer["fields"]}
+    assert rules["payer.id"] == "String should have at least 2 characters"
+    assert rules["subscriber.first_name"] == "String should have at least 1 character"
+    assert "items" not in json.dumps(answer)
 
 
 def test_every_access_is_audited_without_data(

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -211,6 +212,16 @@ def _npi(value: Any) -> Any:
 
 PersonName = Annotated[str, BeforeValidator(_person_name)]
 LastName = Annotated[str, BeforeValidator(_last_name)]
+# Length limits sit on `str`, ahead of the cleaning validator: pydantic then checks them on the
+# cleaned text and words them in characters ("String should have at least 2 characters"); put
+# after the validator they become a generic check that speaks of "items".
+FirstName35 = Annotated[str, Field(min_length=1, max_length=35), BeforeValidator(_person_name)]
+PersonName60 = Annotated[str, Field(min_length=1, max_length=60), BeforeValidator(_person_name)]
+LastName60 = Annotated[str, Field(min_length=1, max_length=60), BeforeValidator(_last_name)]
+Identifier80 = Annotated[str, Field(min_length=2, max_length=80), BeforeValidator(_identifier)]
+OrganizationName60 = Annotated[
+    str, Field(min_length=1, max_length=60), BeforeValidator(_organization_name)
+]
 IsoDate = Annotated[date, BeforeValidator(_strict_date)]
 
 
@@ -226,48 +237,78 @@ class _Model(BaseModel):
 class Payer(_Model):
     """The payer asked: its id at the clearinghouse or connection (NM109 with PI) and name."""
 
-    id: Annotated[str, BeforeValidator(_identifier), Field(min_length=2, max_length=80)]
-    name: Annotated[str, BeforeValidator(_organization_name), Field(min_length=1, max_length=60)]
+    id: Identifier80
+    name: OrganizationName60
 
 
 class Provider(_Model):
     """The practice or clinician asking: an organization name, or a person's first and last."""
 
     npi: Annotated[str, BeforeValidator(_npi)]
-    organization_name: (
-        Annotated[str, BeforeValidator(_organization_name), Field(min_length=1, max_length=60)]
-        | None
-    ) = None
-    first_name: Annotated[PersonName, Field(min_length=1, max_length=35)] | None = None
-    last_name: Annotated[LastName, Field(min_length=1, max_length=60)] | None = None
+    organization_name: OrganizationName60 | None = None
+    first_name: FirstName35 | None = None
+    last_name: LastName60 | None = None
     network: Network = "unknown"
 
-    @model_validator(mode="after")
-    def _one_name_form(self) -> Provider:
-        person = self.first_name is not None or self.last_name is not None
-        if self.organization_name is not None and person:
-            raise _rule(
-                "provider_name_form",
-                "give organization_name or first_name with last_name, not both",
-            )
-        if self.organization_name is None and (self.first_name is None or self.last_name is None):
-            raise _rule(
-                "provider_name_form",
-                "organization_name, or first_name and last_name, is required",
-            )
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_name_form(cls, data: Any, handler: ModelWrapValidatorHandler[Provider]) -> Provider:
+        try:
+            provider = handler(data)
+        except ValidationError as exc:
+            # Field errors stop pydantic before a model check; the name form is still reported.
+            form = _provider_name_form(data) if isinstance(data, dict) else None
+            if form is None:
+                raise
+            lines: list[Any] = [
+                {
+                    "type": PydanticCustomError(e["type"], e["msg"]),
+                    "loc": e["loc"],
+                    "input": e.get("input"),
+                }
+                for e in exc.errors(include_url=False, include_context=False)
+            ]
+            lines.append({"type": form, "loc": (), "input": data})
+            raise ValidationError.from_exception_data(exc.title, lines, hide_input=True) from None
+        form = _provider_name_form(
+            {
+                "organization_name": provider.organization_name,
+                "first_name": provider.first_name,
+                "last_name": provider.last_name,
+            }
+        )
+        if form is not None:
+            raise form
+        return provider
 
     @property
     def is_person(self) -> bool:
         return self.organization_name is None
 
 
+def _provider_name_form(data: dict[str, Any]) -> PydanticCustomError | None:
+    """The provider's name-form problem (both forms, or neither), from its fields as given."""
+    organization = data.get("organization_name") is not None
+    first, last = data.get("first_name") is not None, data.get("last_name") is not None
+    if organization and (first or last):
+        return _rule(
+            "provider_name_form",
+            "give organization_name or first_name with last_name, not both",
+        )
+    if not organization and not (first and last):
+        return _rule(
+            "provider_name_form",
+            "organization_name, or first_name and last_name, is required",
+        )
+    return None
+
+
 class Subscriber(_Model):
     """The member who holds the coverage. The birth date is optional (DMG is then omitted)."""
 
-    member_id: Annotated[str, BeforeValidator(_identifier), Field(min_length=2, max_length=80)]
-    first_name: Annotated[PersonName, Field(min_length=1, max_length=35)]
-    last_name: Annotated[LastName, Field(min_length=1, max_length=60)]
+    member_id: Identifier80
+    first_name: FirstName35
+    last_name: LastName60
     birth_date: IsoDate | None = None
     gender: Annotated[Gender, BeforeValidator(_upper)] | None = None
 
@@ -280,8 +321,8 @@ class Subscriber(_Model):
 class Dependent(_Model):
     """A patient covered through the subscriber (spouse 01, child 19, other adult 34)."""
 
-    first_name: Annotated[PersonName, Field(min_length=1, max_length=35)]
-    last_name: Annotated[LastName, Field(min_length=1, max_length=60)]
+    first_name: FirstName35
+    last_name: LastName60
     birth_date: IsoDate
     gender: Annotated[Gender, BeforeValidator(_upper)] | None = None
     relationship_code: RelationshipCode

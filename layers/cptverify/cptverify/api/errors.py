@@ -52,6 +52,20 @@ def _location(loc: tuple[Any, ...]) -> str:
     return where
 
 
+# What a value with a pattern must look like, in words (a regex means little to a caller).
+PATTERN_RULES = {
+    "query.cpt": (
+        "must be a 5-character code (letters or digits), optionally after HC: or AD: and "
+        "followed by up to four 2-character modifiers, each after a colon (HC:99213:25)"
+    ),
+    "path.cpt": "must be a 5-character code of capital letters or digits (99213)",
+}
+
+
+def _pattern_rule(field: str) -> str:
+    return PATTERN_RULES.get(field.split("[", 1)[0], "does not have the expected form")
+
+
 def validation_fields(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Pydantic error entries as `{"field", "rule"}`, dropping every input value."""
     out = []
@@ -59,8 +73,12 @@ def validation_fields(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
         if item.get("type") == "json_invalid":
             out.append({"field": "body", "rule": "must be valid JSON"})
             continue
-        rule = str(item.get("msg") or item.get("type") or "invalid")
-        out.append({"field": _location(tuple(item.get("loc", ()))), "rule": rule})
+        field = _location(tuple(item.get("loc", ())))
+        if item.get("type") == "string_pattern_mismatch":
+            rule = _pattern_rule(field)
+        else:
+            rule = str(item.get("msg") or item.get("type") or "invalid")
+        out.append({"field": field, "rule": rule})
     return out
 
 

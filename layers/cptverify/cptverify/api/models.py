@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cptverify.inquiry import Gender, IsoDate, PersonName
+from cptverify.inquiry import FirstName35, Gender, IsoDate, PersonName60
 
 
 class Links(BaseModel):
@@ -60,8 +60,8 @@ class ClaimProcedures(BaseModel):
 class _Correction(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, str_strip_whitespace=True)
 
-    first_name: PersonName | None = Field(default=None, min_length=1, max_length=35)
-    last_name: PersonName | None = Field(default=None, min_length=1, max_length=60)
+    first_name: FirstName35 | None = None
+    last_name: PersonName60 | None = None
     birth_date: IsoDate | None = None
     gender: Gender | None = None
 
