@@ -146,6 +146,20 @@ def test_provider_needs_exactly_one_name_form() -> None:
     assert make_inquiry(person).provider.is_person
 
 
+def test_provider_name_form_is_reported_beside_field_errors() -> None:
+    data = with_change("provider.first_name", "ANNA")
+    data["provider"].update(last_name="SMITH", npi="1234567890")
+    data["claim_id"] = "bad claim id!"
+
+    errors = errors_for(data)
+
+    assert set(errors) == {"provider", "provider.npi", "claim_id"}
+    assert "not both" in errors["provider"]
+    with pytest.raises(ValidationError) as caught:
+        make_inquiry(data)
+    assert "1234567890" not in str(caught.value) and "ANNA" not in str(caught.value)
+
+
 def test_dependent_rules() -> None:
     data = with_change(
         "dependent",
