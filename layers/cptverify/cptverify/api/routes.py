@@ -52,8 +52,8 @@ _tenant_cache: dict[str, tuple[str, float]] = {}
 ERROR_RESPONSES: dict[int, Any] = {
     code: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
     for code, text in (
-        (401, "No API key"),
-        (403, "API key not bound to a tenant"),
+        (401, "No API key identity in the event (only when invoked without API Gateway)"),
+        (403, "No or unknown API key (API Gateway answers), or a key bound to no tenant"),
         (413, "Body too large"),
         (422, "Invalid request; `fields` names each field"),
     )
