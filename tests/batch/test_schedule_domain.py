@@ -343,3 +343,41 @@ def test_date_of_service_error_lists_the_accepted_forms() -> None:
     (problem,) = caught.value.problems
     assert problem.column == "date_of_service"
     assert "MM/DD/YYYY" in problem.reason and "today" in problem.reason
+
+
+OUT_OF_NETWORK_REFUSED = {
+    "code": "99213",
+    "status": "covered",
+    "match": "procedure",
+    "networks": {"in": {"copay": [{"amount": "20.00"}]}, "out": None},
+    "rejections": [],
+    "estimate": {
+        "network": "out",
+        "patient_pays": None,
+        "missing": ["deductible remaining", "copay or coinsurance"],
+    },
+    "notes": ["not covered out of network (per the procedure row)"],
+}
+
+
+def test_report_reason_explains_an_out_of_network_line_without_figures() -> None:
+    line = Line(13, "APT-1012", "APT-1012", 1, "99213", (), "140.00", "b1-00002", "BLUEPEAK")
+    done = report_line(line, {"status": "COMPLETED", "network": "out"}, OUT_OF_NETWORK_REFUSED)
+    assert (done.status, done.network, done.copay, done.estimate) == ("covered", "out", "", "")
+    assert "not covered out of network (per the procedure row)" in done.reason
+    assert "no out-of-network figures" in done.reason
+    assert "no estimate: missing deductible remaining" in done.reason
+
+
+def test_report_reason_says_no_estimate_when_the_network_is_unknown() -> None:
+    result = {
+        **OUT_OF_NETWORK_REFUSED,
+        "notes": [],
+        "estimate": {"network": "unknown", "patient_pays": None, "missing": ["copay"]},
+    }
+    line = Line(2, "A1", "A1", 1, "99213", (), "120.00", "b1-00001")
+    done = report_line(line, {"status": "COMPLETED"}, result)
+    assert "no estimate: the provider's network is unknown" in done.reason
+    assert "in-network figures are shown" in done.reason
+    known = report_line(line, {"status": "COMPLETED", "network": "in"}, RESULT)
+    assert known.reason == ""

@@ -133,3 +133,20 @@ def test_watch_batch_stops_when_done() -> None:
     final = watch_batch(lambda: next(states), Console(quiet=True), timeout_s=5, interval_s=0)
 
     assert final == BatchProgress(3, 3, True)
+
+
+def test_line_from_result_puts_the_notes_in_the_reason() -> None:
+    result = {
+        **RESULT,
+        "networks": {**RESULT["networks"], "out": None},
+        "estimate": {"network": "out", "patient_pays": None, "missing": ["copay or coinsurance"]},
+        "notes": ["not covered out of network (per the procedure row)"],
+    }
+
+    line = line_from_result(
+        result, appointment_id="A1", claim_id="C1", payer_id="P1", provider_network="out"
+    )
+
+    assert line.status == "covered"
+    assert line.reason.startswith("not covered out of network (per the procedure row)")
+    assert "no estimate: missing copay or coinsurance" in line.reason

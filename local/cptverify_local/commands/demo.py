@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = Path("demo-output")
 DEFAULT_TIMEOUT_S = 120.0
-TABLE_WIDTH = 180
+TABLE_WIDTH = 210  # room for a readable Reason column beside the figures
 
 
 def register(subparsers: Any) -> None:

@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cptverify.schedules.report import result_reason
+
 NETWORK_ORDER = ("in", "both", "unspecified", "out")
 STATUS_STYLE = {
     "covered": "green",
@@ -167,8 +169,8 @@ def line_from_result(
     if share is None and estimate.get("missing"):
         share = "n/a (" + ", ".join(estimate["missing"]) + ")"
     why = reason or rejection_reason(result.get("rejections"))
-    if not why and result.get("status") in ("unknown", "not_covered", "inactive"):
-        why = "; ".join(result.get("notes") or [])
+    if not why:
+        why = result_reason(dict(result), network, provider_network)
     return DemoLine(
         appointment_id=appointment_id,
         claim_id=claim_id,
@@ -241,7 +243,13 @@ def results_table(
         ("Patient share", "right"),
         ("Reason", "left"),
     ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        # The reason is what a front desk reads first on an odd line: keep it wide enough to read.
+        table.add_column(
+            name,
+            justify=justify,  # type: ignore[arg-type]
+            overflow="fold",
+            min_width=36 if name == "Reason" else None,
+        )
     for line in lines:
         style = STATUS_STYLE.get(line.status.lower(), "")
         table.add_row(

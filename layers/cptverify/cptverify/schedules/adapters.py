@@ -116,6 +116,8 @@ class AwsBatchPorts:
             "inquiry_id": planned.inquiry_id,
             "claim_id": planned.body["claim_id"],
             "payer_id": planned.body["payer"]["id"],
+            # The provider's network (in, out, unknown) for the report; not patient data.
+            "network": planned.body["provider"].get("network", "unknown"),
             "mode": "batch",
             "batch_id": upload.batch_id,
             "freshness_key": fresh_key,

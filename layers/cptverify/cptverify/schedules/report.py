@@ -41,6 +41,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
 ERROR_COLUMNS: tuple[str, ...] = ("row", "appointment_id", "claim_id", "column", "reason")
 
 _AUTHORIZATION = {"Y": "required", "N": "not required", "U": "unknown"}
+_NETWORK_WORDS = {"in": "in-network", "out": "out-of-network"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,35 @@ def _authorization(buckets: list[dict[str, Any]]) -> str:
     return ""
 
 
+def result_reason(result: dict[str, Any], network: str | None, provider_network: str | None) -> str:
+    """Why a line reads as it does: the result's notes (a network not covered, say), a network
+    with no figures, and why there is no estimate. Plain words and codes only, no patient data."""
+    parts = [str(note) for note in result.get("notes") or []]
+    networks = result.get("networks") or {}
+    if (
+        result.get("status") == "covered"
+        and network in _NETWORK_WORDS
+        and not networks.get(network)
+    ):
+        parts.append(f"the payer sent no {_NETWORK_WORDS[network]} figures")
+    estimate = result.get("estimate")
+    if provider_network not in _NETWORK_WORDS and isinstance(estimate, dict):
+        provider_network = estimate.get("network")
+    known = provider_network in _NETWORK_WORDS
+    if not known and network in _NETWORK_WORDS:
+        parts.append(
+            f"the provider's network is unknown; {_NETWORK_WORDS[network]} figures are shown"
+        )
+    if isinstance(estimate, dict) and estimate.get("patient_pays") is None:
+        if not known:
+            parts.append(
+                "no estimate: the provider's network is unknown (give provider_network in or out)"
+            )
+        elif estimate.get("missing"):
+            parts.append("no estimate: missing " + ", ".join(map(str, estimate["missing"])))
+    return "; ".join(dict.fromkeys(parts))
+
+
 def _inquiry_reason(inquiry: dict[str, Any]) -> str:
     """Why an inquiry has no usable answer: its AAA rejections, or its failure reason."""
     if inquiry.get("rejections"):
@@ -150,7 +180,12 @@ def report_line(
     inquiry = inquiry or {}
     inquiry_status = str(inquiry.get("status") or "PENDING").upper()
     reason = _inquiry_reason(inquiry)
-    provider_network = str(((inquiry.get("inquiry") or {}).get("provider") or {}).get("network"))
+    provider_network = str(
+        inquiry.get("network")
+        or ((inquiry.get("inquiry") or {}).get("provider") or {}).get("network")
+        or ((result or {}).get("estimate") or {}).get("network")
+        or "unknown"
+    )
     if result is not None and inquiry_status in ("COMPLETED", "REJECTED"):
         network = _pick_network(result, provider_network)
         buckets = _buckets(result, network)
@@ -173,7 +208,11 @@ def report_line(
             out_of_pocket_remaining=_remaining(buckets, "out_of_pocket") or "",
             authorization=_authorization(buckets),
             estimate="" if estimate is None else str(estimate),
-            reason=(_rejection_reason(result) or reason) if status == "rejected" else "",
+            reason=(
+                (_rejection_reason(result) or reason)
+                if status == "rejected"
+                else result_reason(result, network, provider_network)
+            ),
         )
     return ReportLine(
         row=line.row,
