@@ -67,7 +67,7 @@ def test_unknown_fault_and_bad_yaml_are_named():
 def test_simulator_command_stops_at_start_on_malformed_plan_book(tmp_path: Path, capsys):
     path = tmp_path / "book.yaml"
     path.write_text(GOOD.replace("plan: A}", "plan: NOPE}"), encoding="utf-8")
-    assert main(["simulator", "--port", "0", "--plan-book", str(path)]) == 2
+    assert main(["simulator", "--port", "8790", "--plan-book", str(path)]) == 2
     err = capsys.readouterr().err
     assert "member M1 field plan" in err
 
