@@ -296,3 +296,25 @@ def test_unreadable_files_end_done_with_an_error_report(aws: dict[str, str]) -> 
     assert batch is not None
     errors = list(csv.DictReader(io.StringIO(s3_text(batch["error_report"]))))
     assert errors[-1]["row"] == "4" and "not readable as CSV" in errors[-1]["reason"]
+
+
+def test_report_says_the_network_is_unknown_without_a_provider_network_column(
+    aws: dict[str, str],
+) -> None:
+    table = list(csv.reader(io.StringIO(schedule(row("N1", amounts="120.00")).decode())))
+    drop = table[0].index("provider_network")
+    text = "\n".join(",".join(c for i, c in enumerate(r) if i != drop) for r in table) + "\n"
+    handler = load_handler()
+    summary = handler(moto_event(f"schedules/{TENANT}/nonet.csv", text.encode()), Context())[
+        "batches"
+    ][0]
+
+    run_started_inquiries()
+
+    view = progress.batch_view(TENANT, summary["batch_id"])
+    assert view is not None and view["status"] == "DONE"
+    [line] = list(csv.DictReader(io.StringIO(s3_text(view["reports"]["csv"]["key"]))))
+    assert line["status"] == "covered"
+    assert "the provider's network is unknown" in line["reason"]
+    for canary in CANARIES:
+        assert canary not in line["reason"]
