@@ -16,7 +16,7 @@ from cptverify.benefits.crosswalk import (
 )
 from cptverify.inquiry import SERVICE_TYPE_CODES
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "crosswalk.md"
+DOCS = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.mark.parametrize("code_range", MEDICAL_RANGES + DENTAL_RANGES, ids=lambda r: r.first)
