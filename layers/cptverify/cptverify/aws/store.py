@@ -219,6 +219,8 @@ def put_result(
             raise
         written = False
 
+    # Limitation: two writes per CPT (not one transaction): between them the inquiry's GET can
+    # list a result the claim's procedures do not show yet.
     # Tried on a retry too: the step may have stopped between the two writes.
     try:
         clients.table().put_item(
