@@ -1,7 +1,7 @@
 """The simulator's plan book: payers, their habits and faults, plans and members (YAML).
 
 Validated with pydantic at load; an error names the entry (payer, plan, member) and the field.
-See the README ("The payer simulator") for the format and the default book's payers and demo members.
+See the README ("The payer simulator") for the format, the payers and the demo members.
 """
 
 from __future__ import annotations
