@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cptverify_local.harness.template import table_keys
+
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 10_000
 VISITS = 8_000
@@ -115,24 +117,7 @@ def generate_schedule(rows: int = ROWS, visits: int = VISITS) -> bytes:
 def _create(boto3: Any) -> None:
     boto3.client("dynamodb").create_table(
         TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
+        **table_keys(),
     )
     boto3.client("s3").create_bucket(Bucket=BUCKET)
 

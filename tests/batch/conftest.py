@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from cptverify_local.harness.template import table_keys
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "batch"
 TABLE = "cptverify-test"
 BUCKET = "cptverify-archive-test"
@@ -28,24 +30,7 @@ def create_resources() -> dict[str, str]:
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(
         TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
+        **table_keys(),
     )
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     boto3.client("events").create_event_bus(Name=BUS)

@@ -27,6 +27,7 @@ from cptverify_local.harness.template import (
     load_template,
     parameter_defaults,
     substitute_definition,
+    table_keys,
 )
 
 ACCOUNT_ID = "123456789012"
@@ -351,14 +352,7 @@ class AwsStack:
         resolve = self.resolver()
         name = f"cptverify-{logical_id.lower()}-{self.suffix}"
         client = self.client("dynamodb")
-        kwargs: dict[str, Any] = {
-            "TableName": name,
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "KeySchema": props["KeySchema"],
-            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-        }
-        if props.get("GlobalSecondaryIndexes"):
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        kwargs: dict[str, Any] = {"TableName": name, **table_keys(logical_id)}
         sse = props.get("SSESpecification")
         if sse:
             spec = resolve(dict(sse))

@@ -43,6 +43,20 @@ def load_template(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
+def table_keys(logical_id: str = "DataTable", path: Path | None = None) -> dict[str, Any]:
+    """The key schema, attribute definitions, indexes and billing mode the template declares for
+    a table, ready for `create_table(TableName=..., **table_keys())`."""
+    props = load_template(path)["Resources"][logical_id]["Properties"]
+    keys: dict[str, Any] = {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        keys["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return keys
+
+
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
     return {
         name: str(spec.get("Default", ""))
