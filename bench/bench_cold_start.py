@@ -37,6 +37,8 @@ LAYER_REQUIREMENTS = ROOT / "layers/cptverify/requirements.txt"
 # Packages of the development venv that Lambda never has; the child reports any it loaded.
 DEV_ONLY = ("click", "rich", "pygments", "moto", "cptverify_local", "pytest")
 RUNS = 7
+# A sampled X-Ray trace, as Lambda sets it, so the Tracer records as when deployed.
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 GOAL = 4.0
 
 CHILD = r"""
@@ -220,7 +222,7 @@ def main() -> int:
                     "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_LAMBDA_FUNCTION_NAME": "bench",
-                    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",  # noqa: E501
+                    "_X_AMZN_TRACE_ID": TRACE_HEADER,
                     "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
                     "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
                     "CPTVERIFY_PAYER_REGISTRY_PARAMETER": "/cptverify/payers",

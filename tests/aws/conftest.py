@@ -129,7 +129,8 @@ def submit(stack: AwsStack, body: dict[str, Any], mode: str = "realtime") -> str
     from cptverify.inquiry import Inquiry
     from cptverify.service import inquiries
 
-    accepted = inquiries.submit("local", Inquiry.model_validate(body), mode=mode)  # type: ignore[arg-type]
+    inquiry = Inquiry.model_validate(body)
+    accepted = inquiries.submit("local", inquiry, mode=mode)  # type: ignore[arg-type]
     return str(accepted["inquiry_id"])
 
 

@@ -97,14 +97,20 @@ def test_two_operations_on_one_item_are_refused_and_nothing_changes(client: Any)
     assert (_get(client, "A", "1") or {})["n"] == {"N": "1"}
 
 
-def test_moto_models_are_not_kept_by_their_class(client: Any) -> None:
+def _tracked() -> tuple[int, int]:
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
-    before = (len(Table.instances_tracked), len(Item.instances_tracked))  # type: ignore[attr-defined]
+    tables: list[Any] = Table.instances_tracked  # type: ignore[attr-defined]
+    items: list[Any] = Item.instances_tracked  # type: ignore[attr-defined]
+    return len(tables), len(items)
+
+
+def test_moto_models_are_not_kept_by_their_class(client: Any) -> None:
+    before = _tracked()
     for n in range(20):
         client.transact_write_items(TransactItems=[_bump("A", "1")])
         client.put_item(TableName=TABLE, Item=_key("D", str(n)))
 
-    after = (len(Table.instances_tracked), len(Item.instances_tracked))  # type: ignore[attr-defined]
+    after = _tracked()
     assert after == before
