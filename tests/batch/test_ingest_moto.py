@@ -278,7 +278,14 @@ def test_repeat_upload_within_window_reuses_the_archive(aws: dict[str, str]) -> 
 def test_unreadable_files_end_done_with_an_error_report(aws: dict[str, str]) -> None:
     handler = load_handler()
     no_procedures = b"appointment_id,date_of_service,payer_id\r\nA1,2026-01-01,ACME01\r\n"
-    huge = schedule(row("A1"), row("A2", claim="C2")) + b'A3,"' + b"x" * 140_000 + b'"\r\n'
+    huge = (
+        schedule(row("A1"), row("A2", claim="C2"))
+        + b'A3,"'
+        + b"x" * 140_000
+        + b'"\r\n'
+        + row("A4", claim="C4", member="CANARYMEMBER456").encode()
+        + b"\r\n"
+    )
 
     first = handler(aws_event(f"schedules/{TENANT}/columns.csv", no_procedures), Context())
     second = handler(aws_event(f"schedules/{TENANT}/huge.csv", huge), Context())
@@ -290,12 +297,14 @@ def test_unreadable_files_end_done_with_an_error_report(aws: dict[str, str]) -> 
     [problem] = list(csv.DictReader(io.StringIO(s3_text(view["reports"]["errors"]["key"]))))
     assert (problem["row"], problem["column"]) == ("1", "member_id")
     assert "required column missing" in problem["reason"]
-    stopped = second["batches"][0]
-    assert stopped["inquiries"] == 1 and stopped["bad_rows"] == 1
-    batch = progress.get_batch(TENANT, stopped["batch_id"])
+    # The unreadable record is reported and the row after it is still read.
+    went_on = second["batches"][0]
+    assert went_on["inquiries"] == 2 and went_on["bad_rows"] == 1
+    batch = progress.get_batch(TENANT, went_on["batch_id"])
     assert batch is not None
     errors = list(csv.DictReader(io.StringIO(s3_text(batch["error_report"]))))
-    assert errors[-1]["row"] == "4" and "not readable as CSV" in errors[-1]["reason"]
+    assert [(e["row"], e["column"]) for e in errors] == [("4", "row")]
+    assert "not readable as CSV" in errors[0]["reason"]
 
 
 def test_report_says_the_network_is_unknown_without_a_provider_network_column(

@@ -62,6 +62,15 @@ def test_excel_quirks_bom_crlf_quotes_and_header_spelling() -> None:
     assert valid.body["subscriber"]["last_name"] == "O'Neil, Jr"
 
 
+def test_an_unreadable_record_is_reported_and_reading_goes_on() -> None:
+    data = schedule(row("A1"), 'A2,"' + "x" * 140_000 + '"', row("A3"), crlf=True)
+    items = list(iter_rows(text_stream(io.BytesIO(data))))
+    assert isinstance(items[0], Header)
+    assert [type(i).__name__ for i in items[1:]] == ["RawRow", "UnreadableRow", "RawRow"]
+    assert [i.number for i in items[1:] if not isinstance(i, Header)] == [2, 3, 4]
+    assert isinstance(items[3], RawRow) and items[3].get("appointment_id") == "A3"
+
+
 def test_missing_required_column_is_a_file_error() -> None:
     with pytest.raises(ScheduleFormatError) as info:
         read_header(["appointment_id", "payer_id"])

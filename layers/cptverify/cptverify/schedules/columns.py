@@ -169,15 +169,34 @@ def text_stream(binary: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
 
 
-def iter_rows(lines: Iterable[str]) -> Iterator[RawRow | Header]:
+@dataclass(frozen=True, slots=True)
+class UnreadableRow:
+    """A record the CSV reader could not parse (a cell past the size limit, say); the rows
+    after it are still read."""
+
+    number: int
+
+
+def iter_rows(lines: Iterable[str]) -> Iterator[RawRow | Header | UnreadableRow]:
     """Yield the `Header`, then each non-blank data row as a `RawRow`, reading lazily.
 
     `lines` is a text stream opened with `newline=""` (or any iterable of lines), so quoted
     fields may hold line breaks. Row numbers count records (blank ones too), as a spreadsheet does.
+    A record the CSV reader rejects is yielded as an `UnreadableRow` and reading goes on.
     """
     reader = csv.reader(lines)
     header: Header | None = None
-    for number, record in enumerate(reader, start=1):
+    number = 0
+    while True:
+        number += 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            # The reader has consumed the bad record; the next call starts on the line after it.
+            yield UnreadableRow(number)
+            continue
         if header is None:
             if not any(cell.strip() for cell in record):
                 continue

@@ -13,7 +13,6 @@ The steps, for an object under `schedules/{tenant}/`:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,13 @@ from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 from cptverify.observability import logger
-from cptverify.schedules.columns import Header, RawRow, ScheduleFormatError, iter_rows
+from cptverify.schedules.columns import (
+    Header,
+    RawRow,
+    ScheduleFormatError,
+    UnreadableRow,
+    iter_rows,
+)
 from cptverify.schedules.freshness import FreshAnswer, freshness_key
 from cptverify.schedules.grouping import Grouper, Line, PlannedInquiry
 from cptverify.schedules.report import render_errors_csv
@@ -33,6 +38,9 @@ from cptverify.schedules.rows import RowInvalid, RowProblem, validate_row
 SCHEDULES_PREFIX = "schedules/"
 RESULTS_PREFIX = "results/"
 START_CHUNK = 50
+_UNREADABLE = (
+    "not readable as CSV (a cell longer than 131072 characters, say); the rows after it were read"
+)
 
 
 class NotASchedule(Exception):
@@ -154,15 +162,17 @@ def _read(
 ) -> None:
     """Stream rows into the grouper, writing a line item per appointment procedure."""
     bad_rows: set[int] = set()
-    last_row = 1
     try:
         for item in iter_rows(lines):
             if isinstance(item, Header):
                 summary.ignored_columns = list(item.ignored)
                 continue
-            raw: RawRow = item
-            last_row = raw.number
             summary.rows += 1
+            if isinstance(item, UnreadableRow):
+                bad_rows.add(item.number)
+                problems.append(RowProblem(item.number, "", "", "row", _UNREADABLE))
+                continue
+            raw: RawRow = item
             duplicate = grouper.duplicate_of(raw)
             if duplicate is not None:
                 summary.duplicates += 1
@@ -187,13 +197,6 @@ def _read(
     except ScheduleFormatError as exc:
         problems.append(RowProblem(1, "", "", exc.column, exc.reason))
         bad_rows.add(1)
-    except csv.Error:
-        # Limitation: a row the csv module cannot parse ends reading there; later rows are lost
-        # to this upload and the error report says so.
-        problems.append(
-            RowProblem(last_row + 1, "", "", "row", "not readable as CSV; reading stopped here")
-        )
-        bad_rows.add(last_row + 1)
     summary.bad_rows = len(bad_rows)
 
 
