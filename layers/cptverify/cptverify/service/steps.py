@@ -51,8 +51,8 @@ def _named_wait(exc: PayerError) -> float | None:
     return float(exc.least_delay_seconds)
 
 
-# Limitation: the exchange's cold start measures 4.1-4.4x a fresh `import boto3` in the Lambda-like
-# bench venv (goal 4x): four AWS clients (DynamoDB, S3, SSM, Secrets Manager), ten AWS calls, httpx.
+# Limitation: the exchange's cold start is 3.8-3.9x a fresh `import boto3` on a quiet machine (goal
+# 4x) and over 4x under load: four AWS clients (DynamoDB, S3, SSM, Secrets Manager), ten calls.
 def exchange(
     tenant: str, inquiry_id: str, remaining_ms: Callable[[], int] | None = None
 ) -> dict[str, Any]:
