@@ -33,7 +33,7 @@ def row(
     *,
     claim: str = "",
     dos: str = DOS,
-    payer: str = "ACME01",
+    payer: str = "ACME",
     member: str = "CANARYMEMBER123",
     first: str = "CANARYFIRST",
     last: str = "CANARYLAST",
@@ -80,7 +80,7 @@ def schedule(*rows: str, crlf: bool = False, bom: bool = False) -> bytes:
 def mixed_schedule() -> bytes:
     """Good rows, one of each bad kind, a duplicate, a dependent, several payers; Excel style."""
     return schedule(
-        # 2: patient A, two procedures with amounts (ACME01)
+        # 2: patient A, two procedures with amounts (ACME)
         row("A1", procedures="99213;97110:GP:59", amounts="120.00;95.00"),
         # 3: patient A again, same visit, another appointment/claim -> same inquiry
         row("A2", claim="CLM-2", procedures="70551"),
@@ -89,7 +89,7 @@ def mixed_schedule() -> bytes:
         # 5: dependent of A's subscriber, US date (Excel), another payer
         row(
             "A3",
-            payer="BLUE02",
+            payer="BLUEPEAK",
             first="CANARYKID",
             birth="3/4/2015",
             relationship="child",

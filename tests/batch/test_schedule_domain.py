@@ -162,7 +162,7 @@ def test_grouping_duplicates_dependents_and_claim_lines() -> None:
     assert [p["code"] for p in body["procedures"]] == ["99213", "97110", "70551"]
     assert body["procedures"][0]["allowed_amount"] == "120.00"
     dependent = inquiries[1].inquiry_body()
-    assert dependent["payer"]["id"] == "BLUE02"
+    assert dependent["payer"]["id"] == "BLUEPEAK"
     assert dependent["dependent"]["relationship_code"] == "19"
     assert dependent["dependent"]["birth_date"] == "2015-03-04"
     assert dependent["subscriber"]["first_name"] == "CANARYFIRST"
@@ -171,7 +171,7 @@ def test_grouping_duplicates_dependents_and_claim_lines() -> None:
 
 def test_freshness_key_is_keyed_and_hides_identity() -> None:
     identity = (
-        "ACME01",
+        "ACME",
         "CANARYMEMBER123",
         "CANARYLAST",
         "CANARYFIRST",

@@ -8,7 +8,7 @@ result is written under). They are written in batches, never one request per ite
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
@@ -25,8 +25,10 @@ from cptverify.schedules.freshness import (
 )
 from cptverify.schedules.grouping import PlannedInquiry
 from cptverify.schedules.ingest import (
+    ClaimLost,
     IngestSummary,
     ItemWriter,
+    TimeLeft,
     Upload,
     ingest_schedule,
     upload_from_object,
@@ -45,7 +47,8 @@ class AwsBatchPorts:
         self.bundle = RequestBundle(requests_key(upload.tenant, upload.batch_id))
         self.refs: dict[str, dict[str, str]] = {}
 
-    def claim_batch(self, upload: Upload, item: dict[str, Any]) -> bool:
+    def create_batch(self, upload: Upload, item: dict[str, Any]) -> bool:
+        """Put the batch item unless it exists; False when it does (a redelivery)."""
         from botocore.exceptions import ClientError
 
         try:
@@ -58,6 +61,75 @@ class AwsBatchPorts:
                 return False
             raise
         return True
+
+    def get_batch(self, tenant: str, batch_id: str) -> dict[str, Any] | None:
+        return progress.get_batch(tenant, batch_id)
+
+    def take_over(
+        self, tenant: str, batch_id: str, held: dict[str, Any], now: int, until: int
+    ) -> bool:
+        """Move the claim to the next attempt if the batch still stands as `held` was read.
+
+        Conditional on the phase, the attempt and the claim having run out, so of two
+        redeliveries racing for a stale claim exactly one wins.
+        """
+        from botocore.exceptions import ClientError
+
+        values: dict[str, Any] = {
+            ":phase": held.get("status"),
+            ":now": now,
+            ":until": until,
+            ":next": int(held.get("attempt", 1)) + 1,
+        }
+        attempt = "attribute_not_exists(attempt)"
+        if "attempt" in held:
+            attempt = "attempt = :attempt"
+            values[":attempt"] = held["attempt"]
+        try:
+            clients.table().update_item(
+                Key={"pk": keys.batch_pk(tenant, batch_id), "sk": keys.BATCH_SK},
+                UpdateExpression="SET attempt = :next, claimed_at = :now, claim_until = :until",
+                ConditionExpression=f"#s = :phase AND {attempt} "
+                "AND (attribute_not_exists(claim_until) OR claim_until <= :now) "
+                "AND attribute_not_exists(ingest_finished_at)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if clients.is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def release_claim(self, tenant: str, batch_id: str, attempt: int, now: int) -> None:
+        """End this attempt's claim now (only if it is still this attempt's)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            clients.table().update_item(
+                Key={"pk": keys.batch_pk(tenant, batch_id), "sk": keys.BATCH_SK},
+                UpdateExpression="SET claim_until = :now",
+                ConditionExpression="attempt = :attempt",
+                ExpressionAttributeValues={":now": now, ":attempt": attempt},
+            )
+        except ClientError as exc:
+            if not clients.is_conditional_failure(exc):
+                raise
+
+    def known_payers(self) -> Collection[str] | None:
+        """The payer ids of the registry (read once per ingest), or None when it is unreadable.
+
+        Without a registry the payer ids go unchecked here; each inquiry then fails at run
+        time with PayerConfigError, as an API inquiry would.
+        """
+        from cptverify.payers.errors import PayerConfigError
+        from cptverify.payers.registry import load_registry
+
+        try:
+            return frozenset(load_registry().ids())
+        except PayerConfigError:
+            logger.warning("payer registry unreadable; payer ids not checked at ingest")
+            return None
 
     @contextmanager
     def writer(self) -> Iterator[ItemWriter]:
@@ -133,7 +205,19 @@ class AwsBatchPorts:
             ],
         }
 
-    def update_batch(self, tenant: str, batch_id: str, fields: dict[str, Any]) -> None:
+    def update_batch(
+        self,
+        tenant: str,
+        batch_id: str,
+        fields: dict[str, Any],
+        *,
+        attempt: int | None = None,
+        status: str | None = None,
+    ) -> None:
+        """Set `fields` (None values skipped); with `attempt`, only while that attempt holds
+        the claim (and with `status`, while the batch has it), else raise ClaimLost."""
+        from botocore.exceptions import ClientError
+
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets = []
@@ -143,12 +227,38 @@ class AwsBatchPorts:
             names[f"#f{index}"] = name
             values[f":f{index}"] = value
             sets.append(f"#f{index} = :f{index}")
-        clients.table().update_item(
-            Key={"pk": keys.batch_pk(tenant, batch_id), "sk": keys.BATCH_SK},
-            UpdateExpression="SET " + ", ".join(sets),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        conditions = []
+        if attempt is not None:
+            conditions.append("attempt = :attempt")
+            values[":attempt"] = attempt
+        if status is not None:
+            names["#status"] = "status"
+            conditions.append("#status = :status")
+            values[":status"] = status
+        extra = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
+        try:
+            clients.table().update_item(
+                Key={"pk": keys.batch_pk(tenant, batch_id), "sk": keys.BATCH_SK},
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                **extra,
+            )
+        except ClientError as exc:
+            if conditions and clients.is_conditional_failure(exc):
+                raise ClaimLost(batch_id) from None
+            raise
+
+    def inquiry_states(self, tenant: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The batch's inquiry items by id (status, planned reuse), read in batches."""
+        wanted = [{"pk": keys.inquiry_pk(tenant, i), "sk": keys.INQUIRY_SK} for i in ids]
+        found = dynamo.batch_get(wanted)
+        states: dict[str, dict[str, Any]] = {}
+        for inquiry_id, key in zip(ids, wanted, strict=True):
+            item = found.get((key["pk"], key["sk"]))
+            if item is not None:
+                states[inquiry_id] = item
+        return states
 
     def answer_from_archive(self, tenant: str, inquiry_id: str, answer: FreshAnswer) -> None:
         """Resolve a fresh inquiry from the archived 271 of an earlier one: no payer call."""
@@ -224,8 +334,13 @@ def now() -> int:
     return int(time.time())
 
 
-def ingest_object(bucket: str, raw_key: str, version: str) -> IngestSummary:
-    """Ingest one uploaded schedule object: stream its body from S3 into `ingest_schedule`."""
+def ingest_object(
+    bucket: str, raw_key: str, version: str, time_left: TimeLeft | None = None
+) -> IngestSummary:
+    """Ingest one uploaded schedule object: stream its body from S3 into `ingest_schedule`.
+
+    `time_left()`: the seconds this invocation has left (from the Lambda context).
+    """
     from cptverify.schedules.freshness import load_secret
 
     upload = upload_from_object(bucket, raw_key, version)
@@ -238,4 +353,5 @@ def ingest_object(bucket: str, raw_key: str, version: str) -> IngestSummary:
             secret=load_secret(),
             window=window_seconds(),
             retention_seconds=retention_seconds(),
+            time_left=time_left,
         )

@@ -8,6 +8,7 @@ a reason; it never repeats a cell's value, so the error report carries no patien
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -54,6 +55,7 @@ _ISO_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]\d{1,2}:\d{2}(:\d{2})?$")
 _DATE_REASON = (
     "not a calendar date; write it as YYYY-MM-DD, YYYYMMDD, MM/DD/YYYY or YYYY-MM-DD HH:MM"
 )
+UNKNOWN_PAYER = "not a payer this service is set up for (see the payer registry)"
 _PROCEDURE = re.compile(r"^[A-Za-z0-9]{4,7}$")
 _PATIENT_COLUMNS = (
     col.MEMBER_ID,
@@ -190,10 +192,12 @@ def build_body(
 
 
 def _checked_body(
-    raw: RawRow, today: date | None
+    raw: RawRow, today: date | None, payers: Collection[str] | None = None
 ) -> tuple[dict[str, Any], list[ProcedureLine], list[RowProblem]]:
     """The inquiry JSON and the schedule-level problems; a bad cell leaves a neutral stand-in,
-    so the model can still check the other columns of the same row."""
+    so the model can still check the other columns of the same row.
+
+    With `payers` (the registry's ids), a payer id outside it is a problem of the row."""
     problems: list[RowProblem] = []
     ids = _ids(raw)
 
@@ -272,6 +276,8 @@ def _checked_body(
         "network": network,
     }
     payer_id = raw.get(col.PAYER_ID).upper()
+    if payers is not None and payer_id and payer_id not in payers:
+        problem(col.PAYER_ID, UNKNOWN_PAYER)
     lines = [
         ProcedureLine(code, mods, amount)
         for (code, mods), amount in zip(procedures, amounts, strict=True)
@@ -349,9 +355,14 @@ def _reason(error: Any, loc: tuple[int | str, ...], raw: RawRow) -> str:
     return message[:200]
 
 
-def validate_row(raw: RawRow, today: date | None = None) -> ScheduleRow:
-    """A validated `ScheduleRow`, or RowInvalid naming each bad column (never its value)."""
-    body, lines, problems = _checked_body(raw, today)
+def validate_row(
+    raw: RawRow, today: date | None = None, *, payers: Collection[str] | None = None
+) -> ScheduleRow:
+    """A validated `ScheduleRow`, or RowInvalid naming each bad column (never its value).
+
+    `payers`: the payer ids this service is set up for (None: not checked).
+    """
+    body, lines, problems = _checked_body(raw, today, payers)
     # Columns already found bad above hold stand-ins; the model's view of them adds nothing.
     reported = {p.column for p in problems}
     try:
