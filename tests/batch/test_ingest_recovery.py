@@ -346,3 +346,24 @@ def test_unknown_payer_is_a_row_error_at_ingest(aws: dict[str, str], all_logs: A
     assert "NOSUCHPAYER" not in json.dumps(problem)
     for canary in CANARIES:
         assert canary not in all_logs()
+
+
+def test_without_a_readable_registry_payers_are_left_to_run_time(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any, all_logs: Any
+) -> None:
+    from cptverify.payers import registry
+
+    broken = tmp_path / "payers.yaml"
+    broken.write_text("payers: [\n")
+    monkeypatch.setenv(registry.REGISTRY_FILE_ENV, str(broken))
+    registry.load_registry.cache_clear()
+    try:
+        event = aws_event(
+            f"schedules/{TENANT}/no-registry.csv", schedule(row("A1", payer="NOSUCH"))
+        )
+        [summary] = load_handler()(event, Context())["batches"]
+    finally:
+        registry.load_registry.cache_clear()
+
+    assert (summary["bad_rows"], summary["inquiries"], summary["started"]) == (0, 1, 1)
+    assert "payer registry unreadable" in all_logs()

@@ -390,3 +390,46 @@ def test_report_reason_says_no_estimate_when_the_network_is_unknown() -> None:
     assert "in-network figures are shown" in done.reason
     known = report_line(line, {"status": "COMPLETED", "network": "in"}, RESULT)
     assert known.reason == ""
+
+
+def _shipped_payer_ids() -> frozenset[str]:
+    from importlib import resources
+
+    from cptverify.payers.registry import parse_registry
+
+    text = resources.files("cptverify").joinpath("data/payers.yaml").read_text(encoding="utf-8")
+    return frozenset(parse_registry(text).ids())
+
+
+def test_a_payer_outside_the_registry_is_one_more_problem_of_its_row() -> None:
+    payers = _shipped_payer_ids()
+    known, unknown, two_problems = _rows(
+        schedule(
+            row("P1", payer="bluepeak"),
+            row("P2", payer="NOSUCH"),
+            row("P3", payer="NOSUCH", npi="1234567890"),
+        )
+    )
+
+    assert validate_row(known, payers=payers).body["payer"]["id"] == "BLUEPEAK"
+    assert validate_row(unknown).body["payer"]["id"] == "NOSUCH"  # no registry: unchecked
+    with pytest.raises(RowInvalid) as caught:
+        validate_row(two_problems, payers=payers)
+    found = {p.column: p.reason for p in caught.value.problems}
+    assert set(found) == {"payer_id", "provider_npi"}
+    assert found["payer_id"].startswith("not a payer this service is set up for")
+    assert "NOSUCH" not in render_errors_csv(caught.value.problems).decode()
+
+
+def test_shipped_sample_schedule_names_only_registry_payers() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "local/cptverify_local/data/sample-schedule.csv"
+    payers = _shipped_payer_ids()
+    columns: list[str] = []
+    for raw in _rows(path.read_bytes()):
+        try:
+            validate_row(raw, payers=payers)
+        except RowInvalid as exc:
+            columns += [p.column for p in exc.problems]
+    assert "payer_id" not in columns and len(columns) == 5

@@ -125,6 +125,7 @@ class AwsBatchPorts:
         from cptverify.payers.errors import PayerConfigError
         from cptverify.payers.registry import load_registry
 
+        load_registry.cache_clear()  # read afresh for each ingest (SSM values: Powertools' cache)
         try:
             return frozenset(load_registry().ids())
         except PayerConfigError:

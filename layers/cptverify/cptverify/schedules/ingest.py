@@ -387,6 +387,8 @@ def _read_and_plan(
     A takeover redoes these steps from the start: every write lands on the same keys with the
     same content, and an inquiry item found already past PENDING is left as it is.
     """
+    # Limitation: a redo checks payer ids against the registry of its own time; had the registry
+    # changed since the first attempt, line items of rows it now refuses are left in the table.
     grouper = Grouper(upload.batch_id)
     problems: list[RowProblem] = []
     payers = ports.known_payers()
@@ -564,6 +566,9 @@ def ingest_schedule(
         "created_at": now,
         "expires_at": expires_at,
     }
+    # Limitation: an invocation killed outright before its time limit (out of memory, say) keeps
+    # its claim until that limit; Lambda's retries come sooner and are refused (BatchBusy), so
+    # the event ends in the dead-letter queue and recovers when it is redriven.
     until = now + math.ceil(time_left()) + CLAIM_MARGIN
     claim = claim_batch(upload, batch_item, ports, now, until)
     if claim is None:
