@@ -212,6 +212,7 @@ def test_killed_while_starting_then_redelivered(
 
     # THEN only the unstarted inquiry is started (a finished one is not touched again)
     assert summary["attempt"] == 2 and summary["started"] == 1
+    assert (summary["rows"], summary["bad_rows"], summary["inquiries"]) == (6, 1, 4)
     assert [inquiry(batch_id, n)["status"] for n in (1, 2, 3)] == finished
     run_started_inquiries()
     assert_done_exactly_once(batch_id, 4)

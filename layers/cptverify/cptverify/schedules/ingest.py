@@ -62,6 +62,8 @@ INGESTING = "INGESTING"
 RUNNING = "RUNNING"
 DONE = "DONE"
 OPEN_INQUIRY = frozenset({"PENDING", "IN_PROGRESS"})
+# Counts a takeover of a RUNNING batch reads back from the batch item for its summary.
+_COUNTS = ("rows", "bad_rows", "duplicates", "lines", "reused")
 
 _UNREADABLE = (
     "not readable as CSV (a cell longer than 131072 characters, say); the rows after it were read"
@@ -249,6 +251,7 @@ class Claim:
     phase: str
     inquiries: int = 0
     started_through: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -307,6 +310,7 @@ def claim_batch(
         phase=str(held.get("status")),
         inquiries=int(held.get("inquiries", 0)),
         started_through=str(through) if through else None,
+        counts={name: int(held.get(name, 0)) for name in _COUNTS},
     )
 
 
@@ -496,6 +500,8 @@ def _unfinished(upload: Upload, ports: BatchPorts, claim: Claim, summary: Ingest
                 reuse.append((inquiry_id, _answer_from_item(planned)))
         elif open_ and (claim.started_through is None or inquiry_id > claim.started_through):
             to_start.append(inquiry_id)
+    for name, value in claim.counts.items():
+        setattr(summary, name, value)
     summary.inquiries = claim.inquiries
     summary.status = RUNNING
     return Work(reuse=reuse, to_start=to_start)
