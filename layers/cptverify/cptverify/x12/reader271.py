@@ -36,7 +36,13 @@ from cptverify.x12.model import (
     Trace,
     Transaction271,
 )
-from cptverify.x12.segments import Delimiters, TransactionSpan, tokenize, walk_envelope
+from cptverify.x12.segments import (
+    WHITESPACE,
+    Delimiters,
+    TransactionSpan,
+    tokenize,
+    walk_envelope,
+)
 
 ACTIVE_CODES = frozenset({"1", "2", "3", "4", "5"})
 INACTIVE_CODES = frozenset({"6", "7", "8"})
@@ -133,6 +139,7 @@ def _dtp(seg: list[str], pos: int, warnings: list[ReadWarning]) -> DateValue:
         return value
     if fmt == "RD8" or (fmt is None and "-" in raw):
         first, _, last = raw.partition("-")
+        first, last = first.strip(WHITESPACE), last.strip(WHITESPACE)
         if not first or not last:
             warnings.append(ReadWarning("date_invalid", "a date range lacks its start or end", pos))
         value.start = _date(first, pos, warnings) if first else None
@@ -210,7 +217,8 @@ def _procedure(
 ) -> Procedure:
     parts = cache.get(value)
     if parts is None:
-        split = value.split(component)
+        # Padding next to a component separator is not part of a code (`HC: 99213 : GP`).
+        split = [part.strip(WHITESPACE) for part in value.split(component)]
         n = len(split)
         # Components past the fourth modifier (C003-07/08 are not used in a 271) are dropped.
         extra = any(split[6:])
@@ -252,7 +260,9 @@ def _benefit(seg: list[str], walker: _Walker, pos: int) -> Benefit:
         if not stc:
             split = []
         elif walker.repetition is not None and walker.repetition in stc:
-            split = [part for part in stc.split(walker.repetition) if part]
+            # Padding next to a repetition separator is not part of a code (`1^ 98 ^33`).
+            parts = (part.strip(WHITESPACE) for part in stc.split(walker.repetition))
+            split = [part for part in parts if part]
         else:
             split = [stc]
         if len(cache) > 4096:
