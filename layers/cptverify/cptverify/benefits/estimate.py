@@ -25,6 +25,21 @@ _CENT = Decimal("0.01")
 _ZERO = Decimal("0")
 _ONE = Decimal("1")
 _MAX_ALLOWED = Decimal("10000000000")
+# EB06 periods of a total that an amount met so far (year to date) cannot be taken from.
+_LIFETIME_PERIODS = frozenset({"32", "33"})
+
+
+def _allowed_decimal(allowed: object) -> Decimal:
+    """The allowed amount as a Decimal: an int as is, a float as written (0.1 is 0.1)."""
+    if isinstance(allowed, Decimal):
+        return allowed
+    if isinstance(allowed, int) and not isinstance(allowed, bool):
+        return Decimal(allowed)
+    if isinstance(allowed, float):
+        return Decimal(repr(allowed))
+    raise TypeError(
+        f"allowed_amount must be a Decimal, an int or a float, not {type(allowed).__name__}"
+    )
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -73,6 +88,17 @@ def _where(bucket: str) -> str:
     }[bucket]
 
 
+def _met_of_total(acc: Accumulator) -> tuple[Decimal, Decimal] | None:
+    """(total, met) when what is left can be told from them: a yearly total (not lifetime) and
+    an amount met so far (EB06 24) between zero and that total."""
+    total, met = acc.total, acc.met
+    if total is None or met is None or acc.total_period in _LIFETIME_PERIODS:
+        return None
+    if not _ZERO <= met <= total:
+        return None
+    return total, met
+
+
 def _remaining(
     networks: Networks,
     order: list[str],
@@ -89,23 +115,34 @@ def _remaining(
             bucket: NetworkBenefits, get: Callable[[NetworkBenefits], Accumulator | None] = getter
         ) -> Accumulator | None:
             acc = get(bucket)
-            if acc is not None and (acc.remaining is not None or acc.total == _ZERO):
+            if acc is not None and (
+                acc.remaining is not None or acc.total == _ZERO or _met_of_total(acc) is not None
+            ):
                 return acc
             return None
 
         acc, bucket = _first(networks, order, usable)
         if acc is None or bucket is None:
             continue
+        met = _met_of_total(acc)
         if acc.remaining is not None:
             value = acc.remaining
             assumptions.append(
                 f"{level} {what} remaining {_money(value)} ({_where(bucket)}, "
                 f"from {_src(acc.source)} rows) is used"
             )
-        else:
+        elif acc.total == _ZERO or met is None:
             value = _ZERO
             assumptions.append(
                 f"{level} {what} total is 0.00 ({_where(bucket)}), so nothing is left to meet"
+            )
+        else:
+            total, met_so_far = met
+            value = total - met_so_far
+            assumptions.append(
+                f"{level} {what} remaining {_money(value)} is the total {_money(total)} less "
+                f"the {_money(met_so_far)} met so far ({_where(bucket)}, from "
+                f"{_src(acc.source)} rows); the payer sent no remaining amount"
             )
         found.append((value, level))
     if not found:
@@ -116,13 +153,21 @@ def _remaining(
     return value
 
 
-def estimate_patient_share(result: ProcedureResult, allowed: Decimal, network: str) -> Estimate:
+def estimate_patient_share(
+    result: ProcedureResult, allowed: Decimal | int | float, network: str
+) -> Estimate:
     """Estimate what the patient pays of `allowed` in `network` (`in`, `out` or `unknown`)."""
     return estimate_share(result.status, result.networks, allowed, network)
 
 
-def estimate_share(status: str, networks: Networks, allowed: Decimal, network: str) -> Estimate:
-    """The estimate from a procedure's decided status and network buckets (see the module)."""
+def estimate_share(
+    status: str, networks: Networks, allowed: Decimal | int | float, network: str
+) -> Estimate:
+    """The estimate from a procedure's decided status and network buckets (see the module).
+
+    Raises TypeError naming `allowed_amount` when `allowed` is not a number.
+    """
+    allowed = _allowed_decimal(allowed)
     estimate = Estimate(allowed_amount=allowed, network=network, patient_pays=None, plan_pays=None)
     assumptions, missing = estimate.assumptions, estimate.missing
 

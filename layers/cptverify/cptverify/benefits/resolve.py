@@ -132,12 +132,8 @@ def _bucket(slots: list[Any]) -> NetworkBenefits | None:
     """A network bucket from its slots; None when it holds nothing."""
     messages = slots[8]
     if slots[9] or slots[10]:
-        found: list[str] = []
-        for sent in (messages, slots[9], slots[10]):
-            for message in sent:
-                if message not in found:
-                    found.append(message)
-        messages = tuple(found)
+        # Each message once, in the order first sent (a dict: a payer may send thousands).
+        messages = tuple(dict.fromkeys((*messages, *slots[9], *slots[10])))
     parts = (*slots[:8], messages)
     return _new(NetworkBenefits, parts) if any(parts) else None
 
@@ -419,9 +415,10 @@ class _PatientIndex:
             if proc.qualifier and proc.qualifier.upper() != qualifier:
                 continue
             if proc.modifiers:
+                # Modifiers match in any case, in any order (`gp:59` is the request's 59 GP).
                 if wanted is None:
-                    wanted = set(request.modifiers)
-                if not wanted.issuperset(proc.modifiers):
+                    wanted = {m.strip().upper() for m in request.modifiers}
+                if not wanted.issuperset([m.upper() for m in proc.modifiers]):
                     continue
             found.append(row)
         return _Level(found) if found else None
@@ -851,11 +848,12 @@ def _messages(rows: list[Benefit], source: Source, where: str, notes: list[str])
         if not sent:
             return ()
         return tuple(dict.fromkeys(sent)) if len(sent) > 1 else tuple(sent)
-    messages: list[str] = []
+    # Each message once, in the order first sent (a dict: a payer may send thousands).
+    messages: dict[str, None] = {}
     for row in rows:
-        for message in row.messages:
-            if message not in messages:
-                messages.append(message)
+        sent = row.messages
+        if sent:
+            messages.update(dict.fromkeys(sent))
     return tuple(messages)
 
 

@@ -1,0 +1,190 @@
+"""A hostile payer and a careless caller against per-procedure resolution and the estimate.
+
+Each test is a defect found by feeding odd but readable 271 rows through the resolver: codes in
+the wrong case, totals sent with the amount met instead of the amount left, thousands of
+messages, and allowed amounts of the wrong type.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from cptverify.benefits.resolve import ProcedureRequest, resolve_procedures
+from cptverify.benefits.result import procedure_result_to_dict
+from tests.benefits.helpers import crosswalk, eb, patient, resolve
+
+NO_DEDUCTIBLE = eb("C", "IND", "30", period="29", amount="0", net="Y")
+HALF = eb("A", "IND", "98", period="27", percent=".5", net="Y")
+
+
+def _estimate(*rows: Any, allowed: str = "100.00", network: str = "in") -> dict[str, Any]:
+    estimate = resolve(patient(*rows), "99213", allowed=allowed, network=network)["estimate"]
+    assert estimate is not None
+    return dict(estimate)
+
+
+# EB13 modifiers in another case than the request's (and the other way round) are the same
+# modifiers: a payer row for 97110 GP must not fall back to the plan level.
+@pytest.mark.parametrize(
+    ("row_modifiers", "asked"),
+    [("gp", ("GP",)), ("GP", ("gp",)), ("59:gp", ("GP", "59")), ("Gp", ("gP",))],
+)
+def test_modifier_case_does_not_hide_a_procedure_row(
+    row_modifiers: str, asked: tuple[str, ...]
+) -> None:
+    row = eb("B", "IND", "PT", period="27", amount="25", net="Y", proc=f"HC:97110:{row_modifiers}")
+    result = resolve(patient(eb("1", "IND", "30"), row), "97110", modifiers=asked)
+    assert result["match"] == "procedure"
+    assert [c["amount"] for c in result["networks"]["in"]["copay"]] == ["25.00"]
+
+
+def test_lower_case_qualifier_and_modifier_match_a_request() -> None:
+    row = eb("B", "IND", "PT", period="27", amount="25", net="Y", proc="hc:97110:gp")
+    result = resolve(patient(eb("1", "IND", "30"), row), "97110", modifiers=("GP",))
+    assert result["match"] == "procedure"
+
+
+# A payer that sends the total and the amount met so far (EB06 23 and 24) but no remaining
+# amount (EB06 29) still says what is left: total minus met. Ignoring it ignored the cap.
+def test_out_of_pocket_met_in_full_caps_the_share_at_zero() -> None:
+    rows = (
+        NO_DEDUCTIBLE,
+        HALF,
+        eb("G", "IND", "30", period="23", amount="3000", net="Y"),
+        eb("G", "IND", "30", period="24", amount="3000", net="Y"),
+    )
+    estimate = _estimate(*rows)
+    assert estimate["patient_pays"] == "0.00"
+    assert estimate["plan_pays"] == "100.00"
+    assert any("total" in a and "met" in a for a in estimate["assumptions"])
+
+
+def test_out_of_pocket_left_from_total_and_met_caps_the_share() -> None:
+    rows = (
+        NO_DEDUCTIBLE,
+        HALF,
+        eb("G", "IND", "30", period="23", amount="3000", net="Y"),
+        eb("G", "IND", "30", period="24", amount="2970", net="Y"),
+    )
+    assert _estimate(*rows)["patient_pays"] == "30.00"
+
+
+def test_deductible_left_from_total_and_met() -> None:
+    rows = (
+        eb("C", "IND", "30", period="23", amount="500", net="Y"),
+        eb("C", "IND", "30", period="24", amount="460", net="Y"),
+        HALF,
+    )
+    estimate = _estimate(*rows)
+    # 40 to the deductible, then half of the 60 left.
+    assert estimate["patient_pays"] == "70.00"
+    assert not estimate["missing"]
+
+
+@pytest.mark.parametrize(
+    ("total", "met"),
+    [("500", "600"), ("500", "-1")],
+    ids=["met_over_total", "negative_met"],
+)
+def test_inconsistent_total_and_met_give_no_derived_amount(total: str, met: str) -> None:
+    rows = (
+        eb("C", "IND", "30", period="23", amount=total, net="Y"),
+        eb("C", "IND", "30", period="24", amount=met, net="Y"),
+        HALF,
+    )
+    estimate = _estimate(*rows)
+    assert estimate["patient_pays"] is None
+    assert any("deductible" in m for m in estimate["missing"])
+
+
+def test_lifetime_total_and_year_to_date_met_give_no_derived_amount() -> None:
+    rows = (
+        NO_DEDUCTIBLE,
+        HALF,
+        eb("G", "IND", "30", period="32", amount="3000", net="Y"),
+        eb("G", "IND", "30", period="24", amount="3000", net="Y"),
+    )
+    estimate = _estimate(*rows)
+    assert estimate["patient_pays"] == "50.00"
+    assert any("no out-of-pocket remaining" in a for a in estimate["assumptions"])
+
+
+def test_the_remaining_amount_sent_wins_over_total_minus_met() -> None:
+    rows = (
+        NO_DEDUCTIBLE,
+        HALF,
+        eb("G", "IND", "30", period="23", amount="3000", net="Y"),
+        eb("G", "IND", "30", period="24", amount="100", net="Y"),
+        eb("G", "IND", "30", period="29", amount="10", net="Y"),
+    )
+    assert _estimate(*rows)["patient_pays"] == "10.00"
+
+
+# Thousands of rows with their own messages must not cost time growing with the square of
+# their number (10,000 rows took about 1 s, 100,000 about 100 s).
+@pytest.mark.parametrize("kind", ["1", "D", "I"])
+def test_many_messages_resolve_in_linear_time(kind: str) -> None:
+    def rows(n: int) -> list[Any]:
+        service_type = "30" if kind == "1" else "98"
+        return [eb("1", "IND", "30")] + [
+            eb(kind, "IND", service_type, msgs=(f"NOTE {i}",)) for i in range(n)
+        ]
+
+    def timed(n: int) -> float:
+        p = patient(*rows(n))
+        start = time.perf_counter()
+        resolve_procedures(p, [ProcedureRequest("99213")], crosswalk=crosswalk)
+        return time.perf_counter() - start
+
+    small, large = timed(2_000), timed(16_000)
+    result = resolve(patient(*rows(3)), "99213")
+    assert result["status"] in ("covered", "not_covered")
+    # Eight times the rows: linear is about 8x; quadratic was about 64x.
+    assert large < max(small * 25, 0.05)
+
+
+def test_repeated_messages_are_kept_once_in_order() -> None:
+    rows = [eb("1", "IND", "30", msgs=(m,)) for m in ("B", "A", "B", "C", "A")]
+    result = resolve(patient(*rows), "99213")
+    bucket = result["networks"]["unspecified"]
+    assert bucket["messages"] == ["B", "A", "C"]
+
+
+# A Python caller passing an int, a float or a string as the allowed amount gets an estimate
+# (numbers) or a TypeError naming the field, never an AttributeError from deep inside.
+@pytest.mark.parametrize("allowed", [100, 100.0])
+def test_allowed_amount_as_a_plain_number_is_accepted(allowed: Any) -> None:
+    p = patient(NO_DEDUCTIBLE, HALF)
+    (result,) = resolve_procedures(
+        p,
+        [ProcedureRequest("99213", allowed_amount=allowed)],
+        network="in",
+        crosswalk=crosswalk,
+    )
+    assert procedure_result_to_dict(result)["estimate"]["patient_pays"] == "50.00"
+
+
+@pytest.mark.parametrize("allowed", ["100", b"100", [100]])
+def test_allowed_amount_of_another_type_names_the_field(allowed: Any) -> None:
+    p = patient(NO_DEDUCTIBLE, HALF)
+    with pytest.raises(TypeError, match="allowed_amount"):
+        resolve_procedures(
+            p,
+            [ProcedureRequest("99213", allowed_amount=allowed)],
+            network="in",
+            crosswalk=crosswalk,
+        )
+
+
+def test_float_allowed_amount_is_read_as_written() -> None:
+    p = patient(NO_DEDUCTIBLE, eb("A", "IND", "98", period="27", percent=".1", net="Y"))
+    allowed: Any = 0.1
+    (result,) = resolve_procedures(
+        p, [ProcedureRequest("99213", allowed_amount=allowed)], network="in", crosswalk=crosswalk
+    )
+    assert result.estimate is not None
+    assert result.estimate.allowed_amount == Decimal("0.1")
