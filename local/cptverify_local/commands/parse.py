@@ -55,7 +55,30 @@ def procedures_for(args: argparse.Namespace) -> ProceduresFor | None:
     return procedures.make_hook(args)
 
 
+def unused_options(args: argparse.Namespace) -> list[str]:
+    """Per-procedure options that would be silently ignored: an allowed amount for a code not
+    asked for with --cpt, two different amounts for one code, --network without any --cpt."""
+    asked = {code for code, _ in getattr(args, "cpt", []) or []}
+    problems = []
+    amounts: dict[str, set[object]] = {}
+    for code, amount in getattr(args, "allowed", []) or []:
+        amounts.setdefault(code, set()).add(amount)
+    for code, sent in amounts.items():
+        if code not in asked:
+            problems.append(f"--allowed {code}: the code is not asked for with --cpt {code}")
+        elif len(sent) > 1:
+            problems.append(f"--allowed {code}: given with different amounts")
+    if not asked and getattr(args, "network", "unknown") != "unknown":
+        problems.append("--network: applies to the estimate of --cpt codes; none was given")
+    return problems
+
+
 def run(args: argparse.Namespace) -> int:
+    problems = unused_options(args)
+    if problems:
+        for problem in problems:
+            print(f"cptverify parse: error: {problem}", file=sys.stderr)
+        return 2
     hook = procedures_for(args)
     results: list[tuple[str, Interchange]] = []
     failed = False
