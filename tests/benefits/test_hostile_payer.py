@@ -136,15 +136,19 @@ def test_many_messages_resolve_in_linear_time(kind: str) -> None:
 
     def timed(n: int) -> float:
         p = patient(*rows(n))
-        start = time.perf_counter()
-        resolve_procedures(p, [ProcedureRequest("99213")], crosswalk=crosswalk)
-        return time.perf_counter() - start
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            resolve_procedures(p, [ProcedureRequest("99213")], crosswalk=crosswalk)
+            best = min(best, time.perf_counter() - start)
+        return best
 
     small, large = timed(2_000), timed(16_000)
     result = resolve(patient(*rows(3)), "99213")
     assert result["status"] in ("covered", "not_covered")
-    # Eight times the rows: linear is about 8x; quadratic was about 64x.
-    assert large < max(small * 25, 0.05)
+    # Eight times the rows: linear is about 8x (16,000 rows: ~0.03 s); quadratic was about 64x
+    # (16,000 rows: ~2 s).
+    assert large < max(small * 25, 0.5)
 
 
 def test_repeated_messages_are_kept_once_in_order() -> None:
@@ -188,3 +192,38 @@ def test_float_allowed_amount_is_read_as_written() -> None:
     )
     assert result.estimate is not None
     assert result.estimate.allowed_amount == Decimal("0.1")
+
+
+# An HMO says "not covered out of network" (EB I, EB12 N) and gives in-network copays: for an
+# in-network provider the service is covered (the estimate used to be the whole allowed amount).
+HMO = (
+    eb("1", "IND", "30"),
+    NO_DEDUCTIBLE,
+    eb("B", "IND", "98", period="27", amount="10", net="Y"),
+    eb("I", None, "98", net="N", msgs=("OUT OF NETWORK NOT COVERED",)),
+)
+
+
+def test_refused_only_out_of_network_is_covered_in_network() -> None:
+    result = resolve(patient(*HMO), "99213", allowed="100", network="in")
+    assert result["status"] == "covered"
+    assert any("not covered out of network" in note for note in result["notes"])
+    assert result["estimate"]["patient_pays"] == "10.00"
+
+
+def test_refused_only_out_of_network_is_not_covered_out_of_network() -> None:
+    result = resolve(patient(*HMO), "99213", allowed="100", network="out")
+    assert result["status"] == "not_covered"
+    assert result["estimate"]["patient_pays"] == "100.00"
+
+
+@pytest.mark.parametrize("net", [None, "W"])
+def test_refused_in_every_network_is_not_covered_for_any_provider(net: str | None) -> None:
+    rows = (*HMO[:3], eb("I", None, "98", net=net))
+    assert resolve(patient(*rows), "99213", network="in")["status"] == "not_covered"
+
+
+def test_refused_at_procedure_level_out_of_network_only() -> None:
+    rows = (*HMO[:3], eb("I", None, "98", net="N", proc="HC:99213"))
+    assert resolve(patient(*rows), "99213", network="in")["status"] == "covered"
+    assert resolve(patient(*rows), "99213", network="out")["status"] == "not_covered"

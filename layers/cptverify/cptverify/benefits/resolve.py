@@ -253,6 +253,7 @@ class _PatientIndex:
 
     __slots__ = (
         "patient_status",
+        "network",
         "base_rejections",
         "by_code",
         "restricted",
@@ -272,11 +273,14 @@ class _PatientIndex:
         transaction_rejections: Sequence[Aaa],
         codes: Collection[str],
         service_types: Collection[str],
+        network: str = "unknown",
     ) -> None:
         """Classify and group the rows that can matter: procedure-level rows of the requested
         `codes` (upper case), service-type rows of the requested `service_types`, plan-level
-        rows. A row that speaks for no kind and carries no error is dropped."""
+        rows. A row that speaks for no kind and carries no error is dropped. `network` is the
+        provider's (a refusal in another network only does not refuse the service)."""
         self.patient_status = patient.coverage_status
+        self.network = network
         self.base_rejections = (*transaction_rejections, *patient.errors)
         by_code: dict[str, list[_Row]] = {}
         # Codes with a row that not every request for the code takes (modifiers, a qualifier
@@ -486,7 +490,9 @@ class _PatientIndex:
         ):
             status = "covered"
         else:
-            status = _coverage_status(patient_status, rejections, proc_coverage, st.coverage, notes)
+            status = _coverage_status(
+                patient_status, rejections, proc_coverage, st.coverage, notes, self.network
+            )
 
         networks: dict[str, NetworkBenefits | None] = {}
         st_kinds = st.kinds
@@ -569,6 +575,7 @@ def _coverage_status(
     proc_coverage: Sequence[tuple[str, str]],
     st_coverage: Sequence[tuple[str, str]],
     notes: list[str],
+    provider_network: str = "unknown",
 ) -> Status:
     if rejections or patient_status == "rejected":
         return "rejected"
@@ -583,7 +590,14 @@ def _coverage_status(
         if not rows:
             continue
         refused = [network for kind, network in rows if kind == "not_covered"]
-        if refused and len(refused) == len(rows):
+        # Refused only in named networks (an HMO's EB I with EB12 N) while the provider is in
+        # another one: covered there, with a note. Otherwise every coverage row refusing it is
+        # not covered.
+        if (
+            refused
+            and len(refused) == len(rows)
+            and not _other_network_only(refused, provider_network)
+        ):
             return "not_covered"
         for network in refused:
             notes.append(f"not covered {_NETWORK_LABEL[network]} (per the {level} row)")
@@ -592,6 +606,13 @@ def _coverage_status(
         return "covered"
     notes.append("the payer's coverage status for this patient is unclear")
     return "unknown"
+
+
+def _other_network_only(refused: list[str], provider_network: str) -> bool:
+    """True when the provider's network is known and every refusal names another one."""
+    if provider_network not in ("in", "out"):
+        return False
+    return all(network in ("in", "out") and network != provider_network for network in refused)
 
 
 def _places(benefit: Benefit) -> Sequence[str]:
@@ -948,7 +969,7 @@ def resolve_procedures(
         planned.append((request, code, service_types, wanted))
         codes.add(code)
         all_wanted.update(wanted)
-    index = _PatientIndex(patient, rejections_from_transaction or (), codes, all_wanted)
+    index = _PatientIndex(patient, rejections_from_transaction or (), codes, all_wanted, network)
     results = []
     by_code = index.by_code
     st_levels = index.service_type_levels
