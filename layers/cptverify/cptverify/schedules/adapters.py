@@ -335,6 +335,14 @@ def now() -> int:
     return int(time.time())
 
 
+def time_left_of(context: Any) -> TimeLeft | None:
+    """Seconds the invocation has left, from the Lambda context (None without that method)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: float(remaining()) / 1000
+
+
 def ingest_object(
     bucket: str, raw_key: str, version: str, time_left: TimeLeft | None = None
 ) -> IngestSummary:
