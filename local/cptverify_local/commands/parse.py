@@ -13,6 +13,8 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from cptverify.x12.errors import X12Error
-from cptverify.x12.json_view import ProceduresFor, amount_str, interchange_to_dict, number_str
+from cptverify.x12.json_view import (
+    ProceduresFor,
+    amount_str,
+    interchange_to_dict,
+    number_str,
+    patient_view,
+)
 from cptverify.x12.model import Interchange, Patient, Transaction271
 from cptverify.x12.reader271 import read_271
 from cptverify_local import procedures
@@ -100,10 +108,11 @@ def run(args: argparse.Namespace) -> int:
             )
             failed = True
     if args.json:
+        unrendered: list[str] = []
         out: list[dict[str, Any]] = []
         for name, ic in results:
             try:
-                out.append({"file": name, **interchange_to_dict(ic, hook)})
+                out.append({"file": name, **streamed_view(name, ic, hook, unrendered)})
             except Exception as exc:  # noqa: BLE001 - one line, never a traceback
                 print(
                     f"cptverify parse: {name}: unexpected {type(exc).__name__} while rendering",
@@ -113,9 +122,10 @@ def run(args: argparse.Namespace) -> int:
         if len(args.files) == 1:
             if out:
                 del out[0]["file"]
-                print(json.dumps(out[0], indent=2))
+                write_json(out[0])
         else:
-            print(json.dumps(out, indent=2))
+            write_json(out)
+        failed = failed or bool(unrendered)
     else:
         # Markup off: names and plan texts from a file must never be read as rich markup.
         console = Console(markup=False, highlight=False, width=table_width())
@@ -129,6 +139,73 @@ def run(args: argparse.Namespace) -> int:
                 )
                 failed = True
     return 2 if failed else 0
+
+
+# Characters gathered before each write of the JSON view (one write per piece is slow).
+WRITE_SIZE = 65536
+
+
+def write_json(value: Any) -> None:
+    """`print(json.dumps(value, indent=2))`, written in pieces of WRITE_SIZE as it is made."""
+    pieces: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2).iterencode(value):
+        pieces.append(chunk)
+        size += len(chunk)
+        if size >= WRITE_SIZE:
+            sys.stdout.write("".join(pieces))
+            pieces.clear()
+            size = 0
+    pieces.append("\n")
+    sys.stdout.write("".join(pieces))
+
+
+class StreamedArray(list[Any]):
+    """A JSON array whose items are made while `json.dump` writes them (its encoder iterates
+    lists), so the patients of a large file are never all held as dicts at once."""
+
+    def __init__(self, count: int, items: Callable[[], Iterator[Any]]) -> None:
+        super().__init__()
+        self._count = count
+        self._items = items
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items()
+
+
+def streamed_view(
+    name: str, ic: Interchange, hook: ProceduresFor | None, unrendered: list[str]
+) -> dict[str, Any]:
+    """The JSON view of `ic` with each transaction's patients made one at a time as written.
+
+    A patient that cannot be rendered is written as null, with one line on stderr naming the
+    file and the error type (never its data), and is added to `unrendered`.
+    """
+    shell = dataclasses.replace(
+        ic, transactions=[dataclasses.replace(txn, patients=[]) for txn in ic.transactions]
+    )
+    view = interchange_to_dict(shell)
+
+    def patients(txn: Transaction271) -> Iterator[dict[str, Any] | None]:
+        for patient in txn.patients:
+            try:
+                item = patient_view(txn, patient, hook)
+            except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+                print(
+                    f"cptverify parse: {name}: unexpected {type(exc).__name__} while rendering",
+                    file=sys.stderr,
+                )
+                unrendered.append(name)
+                yield None
+                continue
+            yield item
+
+    for txn_view, txn in zip(view["transactions"], ic.transactions, strict=True):
+        txn_view["patients"] = StreamedArray(len(txn.patients), partial(patients, txn))
+    return view
 
 
 # C0 and C1 control characters (tab aside): a file must not drive the terminal (escape sequences).

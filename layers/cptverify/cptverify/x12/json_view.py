@@ -203,19 +203,24 @@ def patient_to_dict(p: Patient) -> dict[str, Any]:
     }
 
 
+def patient_view(
+    txn: Transaction271, patient: Patient, procedures_for: ProceduresFor | None = None
+) -> dict[str, Any]:
+    """One patient of `txn` as in `transaction_to_dict`, with its `procedures` when asked."""
+    item = patient_to_dict(patient)
+    if procedures_for is not None:
+        procedures = procedures_for(txn, patient)
+        if procedures is not None:
+            item["procedures"] = procedures
+    return item
+
+
 def transaction_to_dict(
     txn: Transaction271, procedures_for: ProceduresFor | None = None
 ) -> dict[str, Any]:
     payer = txn.payer
     receiver = txn.receiver
-    patients = []
-    for patient in txn.patients:
-        item = patient_to_dict(patient)
-        if procedures_for is not None:
-            procedures = procedures_for(txn, patient)
-            if procedures is not None:
-                item["procedures"] = procedures
-        patients.append(item)
+    patients = [patient_view(txn, patient, procedures_for) for patient in txn.patients]
     return {
         "control_number": txn.control_number,
         "implementation": txn.implementation,
