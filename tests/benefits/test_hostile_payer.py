@@ -227,3 +227,18 @@ def test_refused_at_procedure_level_out_of_network_only() -> None:
     rows = (*HMO[:3], eb("I", None, "98", net="N", proc="HC:99213"))
     assert resolve(patient(*rows), "99213", network="in")["status"] == "covered"
     assert resolve(patient(*rows), "99213", network="out")["status"] == "not_covered"
+
+
+# An allowed amount with fractions of a cent (possible only through the Python API) made the
+# patient pay more than the allowed amount and the plan a negative amount (0.005 -> 0.01/-0.01).
+@pytest.mark.parametrize("allowed", ["0.005", "100.005", "0.001"])
+def test_allowed_amount_below_a_cent_gives_no_figures(allowed: str) -> None:
+    rows = (eb("C", "IND", "30", period="29", amount="100", net="Y"), HALF)
+    estimate = _estimate(*rows, allowed=allowed)
+    assert estimate["patient_pays"] is None and estimate["plan_pays"] is None
+    assert any("two decimals" in m for m in estimate["missing"])
+
+
+def test_trailing_zeros_past_the_cents_are_still_cents() -> None:
+    rows = (eb("C", "IND", "30", period="29", amount="0", net="Y"), HALF)
+    assert _estimate(*rows, allowed="100.000")["patient_pays"] == "50.00"

@@ -175,6 +175,10 @@ def estimate_share(
     if not allowed.is_finite() or allowed < 0 or allowed >= _MAX_ALLOWED:
         missing.append("allowed amount (a non-negative amount below 10,000,000,000.00)")
         return estimate
+    if allowed != _cents(allowed):
+        # Fractions of a cent would round the share above the allowed amount.
+        missing.append("allowed amount (two decimals at most)")
+        return estimate
     if status in ("rejected", "inactive", "unknown"):
         missing.append(f"coverage (the status is {status})")
         return estimate
