@@ -234,6 +234,20 @@ def test_a_short_identifier_is_counted_in_characters(stack: AwsStack) -> None:
     assert "items" not in json.dumps(answer)
 
 
+def test_a_payer_outside_the_registry_is_named_and_nothing_is_stored(stack: AwsStack) -> None:
+    status, answer, _ = post_inquiry(stack, inquiry_body(payer={"id": "NOSUCH99", "name": "X"}))
+
+    assert status == 422
+    assert answer["fields"] == [
+        {
+            "field": "payer.id",
+            "rule": "not a payer this service is set up for (see the payer registry)",
+        }
+    ]
+    items = stack.session.resource("dynamodb").Table(stack.table_name).scan()["Items"]
+    assert not [i for i in items if i.get("payer_id") == "NOSUCH99"]
+
+
 def test_every_access_is_audited_without_data(
     stack: AwsStack, caplog: pytest.LogCaptureFixture
 ) -> None:

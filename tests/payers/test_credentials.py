@@ -52,6 +52,7 @@ def test_deployed_reads_secrets_manager(monkeypatch):
         Name="cptverify/payers/ACME",
         SecretString=json.dumps({"username": "prod", "password": "s3cret"}),
     )
+    payer = get_payer("ACME")  # from the shipped registry, read before "deploying"
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "payer-exchange")
-    creds = get_credentials(get_payer("ACME"))
+    creds = get_credentials(payer)
     assert (creds.username, creds.password) == ("prod", "s3cret")

@@ -100,3 +100,15 @@ def test_registry_file_from_env(tmp_path, monkeypatch):
     path.write_text(ONE, encoding="utf-8")
     monkeypatch.setenv(registry.REGISTRY_FILE_ENV, str(path))
     assert load_registry().ids() == ["P1"]
+
+
+def test_a_changed_registry_is_seen_without_a_restart(monkeypatch, tmp_path):
+    path = tmp_path / "payers.yaml"
+    path.write_text(ONE, encoding="utf-8")
+    monkeypatch.setenv(registry.REGISTRY_FILE_ENV, str(path))
+    first = load_registry()
+    assert first.ids() == ["P1"]
+    assert load_registry() is first  # unchanged text: not parsed again
+
+    path.write_text(ONE + ONE.replace("P1", "P2").replace("payers:\n", ""), encoding="utf-8")
+    assert load_registry().ids() == ["P1", "P2"]

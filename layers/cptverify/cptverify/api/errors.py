@@ -127,6 +127,15 @@ def register(app: APIGatewayRestResolver) -> None:
             HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_request", "the request is invalid", fields
         )
 
+    @app.exception_handler(service_errors.UnknownPayer)
+    def _unknown_payer(exc: service_errors.UnknownPayer) -> Response[Any]:
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "the request is invalid",
+            [{"field": exc.field, "rule": exc.rule}],
+        )
+
     @app.exception_handler(service_errors.InvalidInput)
     def _invalid_input(exc: service_errors.InvalidInput) -> Response[Any]:
         return error_response(

@@ -228,6 +228,7 @@ def post_inquiry(inquiry: Inquiry) -> Response[Any]:
             "Idempotency-Key must be 1 to 128 letters, digits or . _ : -",
             "header.Idempotency-Key",
         )
+    inquiries.check_payer(inquiry.payer.id)
     submit_once, config = _idempotent_submit()
     if _lambda_context:
         config.register_lambda_context(_lambda_context[0])

@@ -12,7 +12,6 @@ no registry parameter, loading fails at once instead of calling loopback.
 from __future__ import annotations
 
 import os
-from functools import cache
 from importlib import resources
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -190,11 +189,27 @@ def _registry_text() -> tuple[str, str]:
     return shipped.read_text(encoding="utf-8"), "cptverify/data/payers.yaml"
 
 
-@cache
-def load_registry() -> PayerRegistry:
-    """The registry for this process (SSM parameter, file from env, or the shipped file)."""
-    text, source = _registry_text()
-    return parse_registry(text, source)
+class _RegistryLoader:
+    """Loads the registry as configured now: the SSM parameter (Powertools caches it for five
+    minutes, so a warm Lambda sees an update within minutes), the file named by the environment,
+    or the shipped file. The text is parsed again only when it has changed."""
+
+    def __init__(self) -> None:
+        self._parsed: tuple[str, PayerRegistry] | None = None
+
+    def __call__(self) -> PayerRegistry:
+        text, source = _registry_text()
+        parsed = self._parsed
+        if parsed is None or parsed[0] != text:
+            parsed = self._parsed = (text, parse_registry(text, source))
+        return parsed[1]
+
+    def cache_clear(self) -> None:
+        """Forget the parsed registry (the SSM value stays in Powertools' own cache)."""
+        self._parsed = None
+
+
+load_registry = _RegistryLoader()
 
 
 def get_payer(payer_id: str) -> PayerConfig:

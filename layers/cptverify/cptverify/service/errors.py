@@ -11,6 +11,16 @@ class NotFound(ServiceError):
     """The tenant has no such inquiry, claim or procedure."""
 
 
+class UnknownPayer(ServiceError):
+    """The inquiry names a payer the payer registry does not list (field `payer.id`)."""
+
+    field = "payer.id"
+    rule = "not a payer this service is set up for (see the payer registry)"
+
+    def __init__(self) -> None:
+        super().__init__(f"{self.field}: {self.rule}")
+
+
 class Conflict(ServiceError):
     """The request cannot apply in the current state (e.g. resubmitting a completed inquiry)."""
 

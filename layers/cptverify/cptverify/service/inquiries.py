@@ -16,12 +16,30 @@ from cptverify.aws import executions, store
 from cptverify.inquiry import Inquiry
 from cptverify.observability import logger
 from cptverify.service import lifecycle
-from cptverify.service.errors import Conflict, NotFound
+from cptverify.service.errors import Conflict, NotFound, UnknownPayer
 from cptverify.service.store_request import load_request_data, save_request
 
 MAX_WAIT_SECONDS = 25
 NOT_STARTED = "ExecutionNotStarted"
 POLL_SECONDS = 0.25
+
+
+def check_payer(payer_id: str) -> None:
+    """Raise UnknownPayer when the payer registry does not list `payer_id`.
+
+    An unreadable registry lets the inquiry through (logged): its exchange then records it
+    FAILED with the registry's error, so it still ends in a terminal state.
+    """
+    from cptverify.payers.errors import PayerConfigError
+    from cptverify.payers.registry import load_registry
+
+    try:
+        known = payer_id in load_registry().ids()
+    except PayerConfigError:
+        logger.warning("payer registry unreadable; payer id not checked")
+        return
+    if not known:
+        raise UnknownPayer()
 
 
 def new_inquiry_id() -> str:
