@@ -242,3 +242,35 @@ def test_allowed_amount_below_a_cent_gives_no_figures(allowed: str) -> None:
 def test_trailing_zeros_past_the_cents_are_still_cents() -> None:
     rows = (eb("C", "IND", "30", period="29", amount="0", net="Y"), HALF)
     assert _estimate(*rows, allowed="100.000")["patient_pays"] == "50.00"
+
+
+# Codes in lower case (EB01 `b`, EB02 `ind`, EB11/EB12 `y`) were ignored: the copay and the
+# deductible vanished, `ind` counted as family, and EB11 `y` read as "not required".
+LOWER = (
+    eb("1", "IND", "30"),
+    eb("c", "ind", "30", period="29", amount="0", net="y"),
+    eb("b", "ind", "98", period="27", amount="10", net="y"),
+    eb("g", "ind", "30", period="29", amount="5", net="y"),
+    eb("1", None, "98", auth="y", net="y"),
+)
+
+
+def test_lower_case_codes_read_as_upper_case() -> None:
+    result = resolve(patient(*LOWER), "99213", allowed="100", network="in")
+    bucket = result["networks"]["in"]
+    assert [c["amount"] for c in bucket["copay"]] == ["10.00"]
+    assert bucket["deductible"]["individual"]["remaining"] == "0.00"
+    assert bucket["authorization_required"]["required"] == "Y"
+    assert result["estimate"]["patient_pays"] == "5.00"
+
+
+@pytest.mark.parametrize(
+    ("flags", "required"),
+    [(("X",), "U"), (("N", "X"), "U"), (("N", "n"), "N"), (("y", "N"), "Y"), (("u",), "U")],
+)
+def test_authorization_flag_outside_y_n_u_is_unknown_not_no(
+    flags: tuple[str, ...], required: str
+) -> None:
+    rows = [eb("1", "IND", "30")] + [eb("1", None, "98", auth=flag, net="Y") for flag in flags]
+    bucket = resolve(patient(*rows), "99213")["networks"]["in"]
+    assert bucket["authorization_required"]["required"] == required

@@ -56,6 +56,10 @@ _KIND_OF_EB01 = {
     "4": "active",
     "5": "active",
 }
+# A code sent in lower case (a careless payer) reads as its upper-case self: extra keys, so the
+# look-ups per row cost nothing more.
+_KIND_OF_EB01.update({eb01.lower(): kind for eb01, kind in list(_KIND_OF_EB01.items())})
+_NETWORK_OF_EB12.update({"y": "in", "n": "out", "w": "both"})
 # The kinds one row speaks for, by EB01: its kind, and authorization when it carries EB11 (an
 # EB01 of no kind here speaks for authorization alone, or for nothing).
 _SPEAKS: dict[str, tuple[str, ...]] = {eb01: (kind,) for eb01, kind in _KIND_OF_EB01.items()}
@@ -65,7 +69,7 @@ _SPEAKS_WITH_AUTHORIZATION: dict[str, tuple[str, ...]] = {
 _NOTHING: tuple[str, ...] = ()
 _AUTHORIZATION_ONLY = ("authorization",)
 # EB02 values for one person; every other coverage level (FAM, ESP, ECH, ...) counts as family.
-_INDIVIDUAL_LEVELS = frozenset({None, "", "IND", "EMP"})
+_INDIVIDUAL_LEVELS = frozenset({None, "", "IND", "EMP", "ind", "emp"})
 _TOTAL_PERIODS = ("23", "22", "25", None, "32")
 _REMAINING_PERIODS = ("29", "33")
 _MET_PERIOD = "24"
@@ -421,8 +425,12 @@ class _PatientIndex:
             if proc.modifiers:
                 # Modifiers match in any case, in any order (`gp:59` is the request's 59 GP).
                 if wanted is None:
-                    wanted = {m.strip().upper() for m in request.modifiers}
-                if not wanted.issuperset([m.upper() for m in proc.modifiers]):
+                    wanted = set(request.modifiers)
+                    if not all(m.isascii() and m == m.strip().upper() for m in wanted):
+                        wanted = {m.strip().upper() for m in wanted}
+                if not wanted.issuperset(proc.modifiers) and not wanted.issuperset(
+                    [m.upper() for m in proc.modifiers]
+                ):
                     continue
             found.append(row)
         return _Level(found) if found else None
@@ -849,6 +857,9 @@ def _accumulators(
     return build
 
 
+_YNU = frozenset({"Y", "N", "U"})
+
+
 def _authorization(
     rows: list[Benefit], source: Source, where: str, notes: list[str]
 ) -> Authorization:
@@ -857,9 +868,23 @@ def _authorization(
         required = row.authorization_required
         if required == "Y" or required == "U" or required == "N":
             return _new(Authorization, (required, source, row.messages))
-    flags = {r.authorization_required for r in rows}
-    required = "Y" if "Y" in flags else "U" if "U" in flags else "N"
-    messages = tuple(m for r in rows if r.authorization_required == required for m in r.messages)
+    sent = {r.authorization_required for r in rows}
+    if sent <= _YNU:
+        required = "Y" if "Y" in sent else "U" if "U" in sent else "N"
+        messages = tuple(
+            m for r in rows if r.authorization_required == required for m in r.messages
+        )
+        return _new(Authorization, (required, source, messages))
+    # Any case; a value other than Y, N or U says the payer cannot tell (never "not required").
+    flags = [(r.authorization_required or "").upper() for r in rows]
+    found = set(flags)
+    required = "Y" if "Y" in found else "N" if found == {"N"} else "U"
+    messages = tuple(
+        m
+        for r, flag in zip(rows, flags, strict=True)
+        if flag == required or (required == "U" and flag != "N")
+        for m in r.messages
+    )
     return _new(Authorization, (required, source, messages))
 
 
