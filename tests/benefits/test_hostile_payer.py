@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cptverify.benefits.estimate import estimate_patient_share
 from cptverify.benefits.resolve import ProcedureRequest, resolve_procedures
 from cptverify.benefits.result import procedure_result_to_dict
 from tests.benefits.helpers import crosswalk, eb, patient, resolve
@@ -274,3 +275,14 @@ def test_authorization_flag_outside_y_n_u_is_unknown_not_no(
     rows = [eb("1", "IND", "30")] + [eb("1", None, "98", auth=flag, net="Y") for flag in flags]
     bucket = resolve(patient(*rows), "99213")["networks"]["in"]
     assert bucket["authorization_required"]["required"] == required
+
+
+# A network other than in, out or unknown (`IN`, `yes`, None) was read as unknown, silently.
+@pytest.mark.parametrize("network", ["IN", "yes", None, ""])
+def test_a_network_name_outside_in_out_unknown_is_a_value_error(network: Any) -> None:
+    p = patient(NO_DEDUCTIBLE, HALF)
+    with pytest.raises(ValueError, match="network"):
+        resolve_procedures(p, [ProcedureRequest("99213")], network=network, crosswalk=crosswalk)
+    (result,) = resolve_procedures(p, [ProcedureRequest("99213")], crosswalk=crosswalk)
+    with pytest.raises(ValueError, match="network"):
+        estimate_patient_share(result, Decimal("100"), network)

@@ -25,6 +25,8 @@ _CENT = Decimal("0.01")
 _ZERO = Decimal("0")
 _ONE = Decimal("1")
 _MAX_ALLOWED = Decimal("10000000000")
+# The provider's network as the callers name it.
+PROVIDER_NETWORKS = frozenset({"in", "out", "unknown"})
 # EB06 periods of a total that an amount met so far (year to date) cannot be taken from.
 _LIFETIME_PERIODS = frozenset({"32", "33"})
 
@@ -165,9 +167,12 @@ def estimate_share(
 ) -> Estimate:
     """The estimate from a procedure's decided status and network buckets (see the module).
 
-    Raises TypeError naming `allowed_amount` when `allowed` is not a number.
+    Raises TypeError naming `allowed_amount` when `allowed` is not a number, and ValueError
+    when `network` is not `in`, `out` or `unknown`.
     """
     allowed = _allowed_decimal(allowed)
+    if network not in PROVIDER_NETWORKS:
+        raise ValueError("network must be 'in', 'out' or 'unknown'")
     estimate = Estimate(allowed_amount=allowed, network=network, patient_pays=None, plan_pays=None)
     assumptions, missing = estimate.assumptions, estimate.missing
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-from cptverify.benefits.estimate import estimate_share
+from cptverify.benefits.estimate import PROVIDER_NETWORKS, estimate_share
 from cptverify.benefits.result import (
     NETWORK_NAMES,
     Accumulator,
@@ -969,11 +969,14 @@ def resolve_procedures(
     2100B (the transaction's `errors`), which apply to every patient in it. `crosswalk` maps a
     code to service types (default: `cptverify.benefits.crosswalk.service_types_for`).
 
-    Results of one call share immutable parts; treat them as read-only.
+    Results of one call share immutable parts; treat them as read-only. Raises ValueError
+    when `network` is not `in`, `out` or `unknown`.
     """
     # Limitation: resolution still costs about as much as reading the 271 (bench `resolve`
     # about +100%, goal +50%): plan-level values (~1/3), per-procedure buckets and results
     # each take a share; no single step dominates.
+    if network not in PROVIDER_NETWORKS:
+        raise ValueError("network must be 'in', 'out' or 'unknown'")
     planned = []
     codes = set()
     all_wanted: set[str] = set()
