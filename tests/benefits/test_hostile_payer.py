@@ -286,3 +286,28 @@ def test_a_network_name_outside_in_out_unknown_is_a_value_error(network: Any) ->
     (result,) = resolve_procedures(p, [ProcedureRequest("99213")], crosswalk=crosswalk)
     with pytest.raises(ValueError, match="network"):
         estimate_patient_share(result, Decimal("100"), network)
+
+
+# A single string where a sequence is expected (`modifiers="GP"`, `service_types="98"`) was
+# split into characters (G, P; 9, 8) and silently matched nothing.
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ProcedureRequest("97110", modifiers="GP"),  # type: ignore[arg-type]
+        ProcedureRequest("99213", service_types="98"),  # type: ignore[arg-type]
+    ],
+    ids=["modifiers", "service_types"],
+)
+def test_a_string_for_a_sequence_is_a_type_error(request_: ProcedureRequest) -> None:
+    with pytest.raises(TypeError, match="modifiers|service_types"):
+        resolve_procedures(patient(eb("1", "IND", "30")), [request_])
+
+
+def test_lists_are_accepted_for_sequences() -> None:
+    row = eb("B", "IND", "PT", period="27", amount="25", net="Y", proc="HC:97110:GP")
+    requests = [
+        ProcedureRequest("97110", modifiers=["GP"]),  # type: ignore[arg-type]
+        ProcedureRequest("97110", modifiers=("GP",), service_types=["PT"]),  # type: ignore[arg-type]
+    ]
+    results = resolve_procedures(patient(eb("1", "IND", "30"), row), requests)
+    assert [r.match for r in results] == ["procedure", "procedure"]

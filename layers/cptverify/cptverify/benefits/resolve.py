@@ -987,6 +987,9 @@ def resolve_procedures(
                 request.code, request.qualifier, modifiers, asked
             )
         else:
+            for name, value in (("modifiers", modifiers), ("service_types", asked)):
+                if isinstance(value, str):
+                    raise TypeError(f"{name} must be a sequence of codes, not a string")
             code, service_types, wanted = _plan(
                 request.code,
                 request.qualifier,
