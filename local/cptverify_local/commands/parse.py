@@ -82,6 +82,8 @@ def unused_options(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Limitation: every file named is read before anything is printed, so the models of all of
+    # them are held at once (about 28 times each file's size); JSON is then written per patient.
     problems = unused_options(args)
     if problems:
         for problem in problems:

@@ -601,6 +601,9 @@ def _coverage_status(
         # Refused only in named networks (an HMO's EB I with EB12 N) while the provider is in
         # another one: covered there, with a note. Otherwise every coverage row refusing it is
         # not covered.
+        # Limitation: with active rows beside a refusal for the provider's own network, the
+        # status stays covered (with the note and no figures for that network), and with an
+        # unknown provider network a refusal for one network only still makes it not_covered.
         if (
             refused
             and len(refused) == len(rows)
