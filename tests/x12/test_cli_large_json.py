@@ -1,4 +1,4 @@
-"""`cptverify parse --json` on a large interchange writes patient after patient.
+"""`cptverify parse` on large interchanges: patient after patient, file after file.
 
 A 48 MB 271 of 80,000 patients used to be turned into one dict and one 1.1 GB string before the
 first byte was written: 8 GB peak memory. The view is now made per patient while it is written,
@@ -96,3 +96,25 @@ def test_a_patient_that_cannot_be_rendered_is_null_and_named_on_stderr(
     assert [p is None for p in patients] == [False, True, False, False, False]
     assert err.count("\n") == 1 and "ValueError" in err
     assert CANARY_LAST not in err and CANARY_MEMBER not in err
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "tables"])
+def test_several_files_are_read_one_at_a_time(
+    response: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    stdout = io.StringIO()
+    written_before_read: list[int] = []
+    real = parse.read_271
+
+    def reading(data: bytes | str) -> Any:
+        written_before_read.append(stdout.tell())
+        return real(data)
+
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(parse, "read_271", reading)
+    monkeypatch.setattr(parse, "WRITE_SIZE", 1)
+    argv = ["parse", str(response), str(response), str(response)]
+    assert main(argv + (["--json"] if as_json else [])) == 0
+    # Each file is read only after the one before it was written out.
+    assert written_before_read[0] <= 2
+    assert written_before_read[0] < written_before_read[1] < written_before_read[2]

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,65 +83,72 @@ def unused_options(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Limitation: every file named is read before anything is printed, so the models of all of
-    # them are held at once (about 28 times each file's size); JSON is then written per patient.
     problems = unused_options(args)
     if problems:
         for problem in problems:
             print(f"cptverify parse: error: {problem}", file=sys.stderr)
         return 2
     hook = procedures_for(args)
-    results: list[tuple[str, Interchange]] = []
-    failed = False
-    for name in args.files:
-        try:
-            data = Path(name).read_bytes()
-            results.append((name, read_271(data)))
-        except X12Error as exc:
-            print(f"cptverify parse: {name}: {exc}", file=sys.stderr)
-            failed = True
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            print(f"cptverify parse: {name}: cannot read the file ({reason})", file=sys.stderr)
-            failed = True
-        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-            print(
-                f"cptverify parse: {name}: unexpected {type(exc).__name__} while reading",
-                file=sys.stderr,
-            )
-            failed = True
+    # One file at a time: read, shown or written, then let go (a directory of large responses
+    # is never held at once).
+    failures: list[str] = []
     if args.json:
-        unrendered: list[str] = []
-        out: list[dict[str, Any]] = []
-        for name, ic in results:
-            try:
-                out.append({"file": name, **streamed_view(name, ic, hook, unrendered)})
-            except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-                print(
-                    f"cptverify parse: {name}: unexpected {type(exc).__name__} while rendering",
-                    file=sys.stderr,
-                )
-                failed = True
+        views = _json_views(args.files, hook, failures)
+        first = next(views, None)
         if len(args.files) == 1:
-            if out:
-                del out[0]["file"]
-                write_json(out[0])
+            if first is not None:
+                del first["file"]
+                write_json(first)
+        elif first is None:
+            write_json([])
         else:
-            write_json(out)
-        failed = failed or bool(unrendered)
+            write_json(StreamedArray(len(args.files), partial(chain, [first], views)))
     else:
         # Markup off: names and plan texts from a file must never be read as rich markup.
         console = Console(markup=False, highlight=False, width=table_width())
-        for name, ic in results:
+        for name in args.files:
+            ic = read_file(name, failures)
+            if ic is None:
+                continue
             try:
                 show(console, name, printable(ic), hook)
             except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-                print(
-                    f"cptverify parse: {name}: unexpected {type(exc).__name__} while showing",
-                    file=sys.stderr,
-                )
-                failed = True
-    return 2 if failed else 0
+                _fail(name, f"unexpected {type(exc).__name__} while showing", failures)
+    return 2 if failures else 0
+
+
+def _fail(name: str, reason: str, failures: list[str]) -> None:
+    print(f"cptverify parse: {name}: {reason}", file=sys.stderr)
+    failures.append(name)
+
+
+def read_file(name: str, failures: list[str]) -> Interchange | None:
+    """The 271 read from file `name`, or None after one line on stderr (added to `failures`)."""
+    try:
+        return read_271(Path(name).read_bytes())
+    except X12Error as exc:
+        _fail(name, str(exc), failures)
+    except OSError as exc:
+        _fail(name, f"cannot read the file ({exc.strerror or type(exc).__name__})", failures)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        _fail(name, f"unexpected {type(exc).__name__} while reading", failures)
+    return None
+
+
+def _json_views(
+    names: list[str], hook: ProceduresFor | None, failures: list[str]
+) -> Iterator[dict[str, Any]]:
+    """Each readable file's JSON view with its `file` key, read when the one before is written."""
+    for name in names:
+        ic = read_file(name, failures)
+        if ic is None:
+            continue
+        try:
+            view = {"file": name, **streamed_view(name, ic, hook, failures)}
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+            _fail(name, f"unexpected {type(exc).__name__} while rendering", failures)
+            continue
+        yield view
 
 
 # Characters gathered before each write of the JSON view (one write per piece is slow).
