@@ -48,3 +48,59 @@ def test_same_text_without_padding_reads_the_same() -> None:
     plain = _rows("EB*B*IND*1^98*HM**27*10*****Y*HC:99213")
     assert padded[0].service_types == plain[0].service_types
     assert padded[0].procedure == plain[0].procedure
+
+
+# A status row dated outside the date of service (an EB*6 with DTP*307 RD8 for a past month, as
+# CMS HETS sends) is history, not a conflict: with active rows for the service date the patient
+# is active (C34 was "unknown", so every procedure had no estimate).
+SERVICE = [*HEAD[:9], "DTP*472*D8*20090501"]
+
+
+def _status(*rows: str) -> tuple[str, list[str]]:
+    ic = read_271(make_271([*SERVICE, *rows]))
+    patient = ic.transactions[0].patients[0]
+    return patient.coverage_status, patient.status_notes
+
+
+def test_inactive_period_before_the_service_date_does_not_conflict() -> None:
+    status, notes = _status(
+        "EB*1*IND**MB", "DTP*307*D8*19850401", "EB*6", "DTP*307*RD8*20070901-20070930"
+    )
+    assert status == "active"
+    assert any("outside the date of service" in note for note in notes)
+
+
+def test_active_period_that_ended_before_the_service_date_leaves_the_inactive_row() -> None:
+    status, _ = _status("EB*1**30", "DTP*307*RD8*20080101-20081231", "EB*6**30")
+    assert status == "inactive"
+
+
+def test_undated_rows_still_conflict() -> None:
+    status, notes = _status("EB*1**30", "EB*6**30")
+    assert status == "unknown"
+    assert any("both active" in note for note in notes)
+
+
+def test_period_holding_the_service_date_still_conflicts() -> None:
+    status, _ = _status("EB*1**30", "EB*6**30", "DTP*307*RD8*20090101-20091231")
+    assert status == "unknown"
+
+
+def test_without_a_service_date_dated_rows_still_conflict() -> None:
+    ic = read_271(make_271([*HEAD, "EB*1**30", "EB*6**30", "DTP*307*RD8*20070901-20070930"]))
+    assert ic.transactions[0].patients[0].coverage_status == "unknown"
+
+
+def test_every_status_row_out_of_date_falls_back_to_all_of_them() -> None:
+    status, _ = _status("EB*6**30", "DTP*307*RD8*20070901-20070930")
+    assert status == "inactive"
+
+
+def test_c34_hets_is_active_at_its_service_date() -> None:
+    from tests.conftest import shared_path
+
+    path = shared_path(
+        "cases", "271-4010-cms-hets-component-pipe-eb13-hc-90669-iii-tab-indented.x12"
+    )
+    patient = read_271(path.read_bytes()).transactions[0].patients[0]
+    assert patient.coverage_status == "active"

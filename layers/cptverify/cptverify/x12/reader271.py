@@ -632,10 +632,37 @@ class _Walker:
             coverage.group_name = ref.description
 
 
+# DTP qualifiers of a status row's period (eligibility, benefit) and of the date of service
+# (4010 and 5010 service date, then the 5010 plan date the payer echoes).
+_ROW_PERIODS = frozenset({"307", "292"})
+_SERVICE_DATES = ("472", "291")
+
+
+def _service_date(coverage: Coverage) -> date | None:
+    for qualifier in _SERVICE_DATES:
+        value = coverage.dates.get(qualifier)
+        if value is not None and value.start is not None:
+            return value.start
+    return None
+
+
+def _dated_away(benefit: Benefit, day: date) -> bool:
+    """True when the row carries an eligibility or benefit period (RD8) without `day`."""
+    for value in benefit.dates:
+        if value.qualifier in _ROW_PERIODS and value.format == "RD8":
+            start, end = value.start, value.end
+            if start is not None and end is not None and not start <= day <= end:
+                return True
+    return False
+
+
 def _finish_patient(patient: Patient, upstream_rejected: bool) -> None:
     """Coverage context from the EB rows, then the coverage status."""
     coverage = patient.coverage
     active = inactive = rejected_rows = 0
+    # Status rows whose own period leaves out the date of service (history, not a conflict).
+    day = _service_date(coverage) if coverage.dates else None
+    away_active = away_inactive = 0
     for benefit in patient.benefits:
         code = benefit.code
         if code == "R":
@@ -646,17 +673,30 @@ def _finish_patient(patient: Patient, upstream_rejected: bool) -> None:
             if benefit.errors:
                 rejected_rows += 1
                 continue
-            active += 1
             if coverage.plan is None and benefit.plan_description:
                 coverage.plan = benefit.plan_description
             if coverage.insurance_type is None and benefit.insurance_type:
                 coverage.insurance_type = benefit.insurance_type
+            if day is not None and benefit.dates is not NO_ITEMS and _dated_away(benefit, day):
+                away_active += 1
+                continue
+            active += 1
         elif code in INACTIVE_CODES:
             if benefit.errors:
                 rejected_rows += 1
                 continue
+            if day is not None and benefit.dates is not NO_ITEMS and _dated_away(benefit, day):
+                away_inactive += 1
+                continue
             inactive += 1
     notes = patient.status_notes
+    if away_active or away_inactive:
+        if active or inactive:
+            notes.append(
+                "status rows dated outside the date of service were not counted for the status"
+            )
+        else:
+            active, inactive = away_active, away_inactive
     if patient.errors or upstream_rejected:
         patient.coverage_status = "rejected"
         if not patient.errors:
