@@ -74,6 +74,49 @@ def test_idempotent_repeat_returns_the_same_inquiry(stack: AwsStack, payer: Paye
     assert len(stack.executions()) == 2
 
 
+def test_a_repeat_tells_the_inquiry_status_now(stack: AwsStack, payer: PayerScript) -> None:
+    # GIVEN an inquiry that has completed
+    first = post_inquiry(stack, inquiry_body(), Prefer="wait=20")[1]
+    assert first["status"] == "COMPLETED"
+
+    # WHEN the same body is sent again, with no Prefer header
+    status, again, headers = post_inquiry(stack, inquiry_body())
+
+    # THEN it names the same inquiry with its status now, not the PENDING of the first answer
+    assert (status, again["inquiry_id"], again["status"]) == (202, first["inquiry_id"], "COMPLETED")
+    assert headers["location"] == f"/v1/inquiries/{first['inquiry_id']}"
+    assert len(stack.executions()) == 1
+
+
+def test_the_same_body_after_a_failure_is_a_new_try(stack: AwsStack, payer: PayerScript) -> None:
+    # GIVEN an inquiry that ended FAILED (the payer refused the envelope: no retry)
+    payer.plan = ["envelope_error"]
+    failed = post_inquiry(stack, inquiry_body(), Prefer="wait=20")[1]
+    assert failed["status"] == "FAILED"
+
+    # WHEN the same body is sent again without an Idempotency-Key, then once more
+    status, retried, _ = post_inquiry(stack, inquiry_body(), Prefer="wait=20")
+    repeated = post_inquiry(stack, inquiry_body())[1]
+
+    # THEN the second is a new inquiry that completes, and the third repeats the second
+    assert status == 200 and retried["status"] == "COMPLETED"
+    assert retried["inquiry_id"] != failed["inquiry_id"]
+    assert (repeated["inquiry_id"], repeated["status"]) == (retried["inquiry_id"], "COMPLETED")
+    assert len(stack.executions()) == 2
+
+
+def test_a_failed_inquiry_repeats_under_its_idempotency_key(
+    stack: AwsStack, payer: PayerScript
+) -> None:
+    payer.plan = ["envelope_error"]
+    failed = post_inquiry(stack, inquiry_body(), Idempotency_Key="k-f", Prefer="wait=20")[1]
+
+    again = post_inquiry(stack, inquiry_body(), Idempotency_Key="k-f")[1]
+
+    assert (again["inquiry_id"], again["status"]) == (failed["inquiry_id"], "FAILED")
+    assert len(stack.executions()) == 1
+
+
 def test_same_key_with_another_body_conflicts(stack: AwsStack, payer: PayerScript) -> None:
     post_inquiry(stack, inquiry_body(), Idempotency_Key="key-2")
 

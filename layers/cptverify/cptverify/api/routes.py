@@ -179,10 +179,17 @@ def _idempotent_submit() -> Any:
 
     @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
     def submit_once(request: dict[str, str], inquiry: Inquiry) -> dict[str, Any]:
-        return inquiries.submit(request["tenant"], inquiry)
+        accepted = inquiries.submit(request["tenant"], inquiry)
+        _created.append(accepted["inquiry_id"])
+        return accepted
 
     return submit_once, config
 
+
+# Inquiries the idempotent submit created during this request (a repeat creates none).
+_created: list[str] = []
+# How many FAILED inquiries of one body a POST without an Idempotency-Key walks past.
+MAX_TRIES_AFTER_FAILURE = 10
 
 _lambda_context: list[Any] = []
 
@@ -232,10 +239,20 @@ def post_inquiry(inquiry: Inquiry) -> Response[Any]:
     submit_once, config = _idempotent_submit()
     if _lambda_context:
         config.register_lambda_context(_lambda_context[0])
-    accepted = submit_once(
-        request={"tenant": tenant, "key": key or body_hash, "body_hash": body_hash},
-        inquiry=inquiry,
-    )
+    request = {"tenant": tenant, "key": key or body_hash, "body_hash": body_hash}
+    for _ in range(MAX_TRIES_AFTER_FAILURE):
+        _created.clear()
+        accepted = submit_once(request=request, inquiry=inquiry)
+        if accepted["inquiry_id"] in _created:
+            break
+        # A repeat of an earlier submission: answered with that inquiry's status now.
+        status = inquiries.status_of(tenant, accepted["inquiry_id"]) or "FAILED"
+        accepted = {**accepted, "status": status}
+        if status != "FAILED" or key is not None:
+            break
+        # Without an Idempotency-Key, the same body after a FAILED inquiry is a new try. Its
+        # key names the failed inquiry, so repeating the new try finds the new inquiry.
+        request = {**request, "key": f"{body_hash}:after:{accepted['inquiry_id']}"}
     inquiry_id = accepted["inquiry_id"]
     wait = _prefer_wait()
     if wait:

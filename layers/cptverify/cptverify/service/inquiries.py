@@ -90,6 +90,12 @@ def submit(
     return {"inquiry_id": inquiry_id, "status": lifecycle.PENDING}
 
 
+def status_of(tenant: str, inquiry_id: str) -> str | None:
+    """The inquiry's status now, or None when it is gone (expired)."""
+    item = store.get_inquiry(tenant, inquiry_id)
+    return None if item is None else str(item["status"])
+
+
 def view(tenant: str, inquiry_id: str) -> dict[str, Any]:
     """Status, attempts and, once finished, the per-CPT results of one inquiry."""
     item = store.get_inquiry(tenant, inquiry_id)
