@@ -104,3 +104,8 @@ def test_c34_hets_is_active_at_its_service_date() -> None:
     )
     patient = read_271(path.read_bytes()).transactions[0].patients[0]
     assert patient.coverage_status == "active"
+
+
+def test_a_reversed_period_is_not_taken_as_history() -> None:
+    status, _ = _status("EB*1**30", "EB*6**30", "DTP*307*RD8*20091231-20090101")
+    assert status == "unknown"

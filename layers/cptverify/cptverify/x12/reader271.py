@@ -647,11 +647,12 @@ def _service_date(coverage: Coverage) -> date | None:
 
 
 def _dated_away(benefit: Benefit, day: date) -> bool:
-    """True when the row carries an eligibility or benefit period (RD8) without `day`."""
+    """True when the row carries an eligibility or benefit period (RD8) that leaves out `day`."""
     for value in benefit.dates:
         if value.qualifier in _ROW_PERIODS and value.format == "RD8":
             start, end = value.start, value.end
-            if start is not None and end is not None and not start <= day <= end:
+            # A reversed range (a payer error) says nothing about the day.
+            if start is not None and end is not None and start <= end and not start <= day <= end:
                 return True
     return False
 
