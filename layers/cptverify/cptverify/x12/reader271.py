@@ -634,6 +634,8 @@ class _Walker:
 
 # DTP qualifiers of a status row's period (eligibility, benefit) and of the date of service
 # (4010 and 5010 service date, then the 5010 plan date the payer echoes).
+# Limitation: rows dated only by eligibility begin/end (356/357) or plan begin/end (346/347), or
+# by a D8 date, are always counted for the status, whatever the date of service.
 _ROW_PERIODS = frozenset({"307", "292"})
 _SERVICE_DATES = ("472", "291")
 
