@@ -109,6 +109,21 @@ def test_procedures_and_amounts_cells() -> None:
         parse_amounts("abc", 1)
 
 
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("120.001", "amount 1 must have at most two decimal places"),
+        ('"1,200.005"', "amount 1 must have at most two decimal places"),
+        ("10000000000", "amount 1 must be below 10,000,000,000.00"),
+        ("1;2", "2 amounts for 1 procedure"),
+    ],
+)
+def test_amounts_the_api_refuses_are_row_errors_not_rounded(cell: str, reason: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_amounts(cell.strip('"'), 1)
+    assert str(info.value) == reason
+
+
 def test_every_kind_of_bad_row_names_row_and_column_without_patient_data() -> None:
     problems = {}
     for raw in _rows(mixed_schedule()):
@@ -433,3 +448,16 @@ def test_shipped_sample_schedule_names_only_registry_payers() -> None:
         except RowInvalid as exc:
             columns += [p.column for p in exc.problems]
     assert "payer_id" not in columns and len(columns) == 5
+
+
+def test_a_bad_appointment_id_is_named_when_it_is_also_the_claim_id() -> None:
+    # No claim_id column: the appointment id is the claim id, and the user must fix that cell.
+    header = (
+        "appointment_id,date_of_service,payer_id,member_id,patient_first_name,patient_last_name,"
+        "patient_birth_date,provider_npi,procedures"
+    )
+    data = f"{header}\r\nM 5,{DOS},ACME,M1,ANN,LEE,1980-01-15,{NPI},99213\r\n".encode()
+    [raw] = _rows(data)
+    with pytest.raises(RowInvalid) as info:
+        validate_row(raw)
+    assert [p.column for p in info.value.problems] == ["appointment_id"]

@@ -152,13 +152,19 @@ def parse_procedures(text: str) -> list[tuple[str, tuple[str, ...]]]:
     return procedures
 
 
+# The largest allowed amount the inquiry model takes (exclusive), as the API.
+_MAX_AMOUNT = Decimal("10000000000")
+
+
 def parse_amounts(text: str, count: int) -> list[str | None]:
     """`120.00;95.00` aligned by position with the procedures; blanks are allowed."""
     if not text.strip():
         return [None] * count
     cells = [c.strip().replace("$", "").replace(",", "") for c in text.split(";")]
     if len(cells) != count:
-        raise ValueError(f"{len(cells)} amounts for {count} procedures")
+        amounts_word = "amount" if len(cells) == 1 else "amounts"
+        procedures_word = "procedure" if count == 1 else "procedures"
+        raise ValueError(f"{len(cells)} {amounts_word} for {count} {procedures_word}")
     amounts: list[str | None] = []
     for position, cell in enumerate(cells, start=1):
         if not cell:
@@ -170,6 +176,12 @@ def parse_amounts(text: str, count: int) -> list[str | None]:
             raise ValueError(f"amount {position} is not a number") from None
         if not amount.is_finite() or amount < 0:
             raise ValueError(f"amount {position} is not a non-negative amount")
+        exponent = amount.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2:
+            # The API refuses such an amount too; rounding it here would change what was meant.
+            raise ValueError(f"amount {position} must have at most two decimal places")
+        if amount >= _MAX_AMOUNT:
+            raise ValueError(f"amount {position} must be below 10,000,000,000.00")
         amounts.append(f"{amount:.2f}")
     return amounts
 
@@ -373,6 +385,8 @@ def validate_row(
         for error in exc.errors(include_input=False, include_url=False):
             loc = tuple(error.get("loc", ()))
             column = _column_for(loc, body["dependent"] is not None)
+            if column == col.CLAIM_ID and not raw.get(col.CLAIM_ID):
+                column = col.APPOINTMENT_ID  # the claim id is the appointment id here
             reason = _reason(error, loc, raw)
             if column == col.DATE_OF_SERVICE and reason == _DATE_REASON:
                 reason += ", or today / tomorrow"
