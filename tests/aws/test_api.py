@@ -254,13 +254,20 @@ def test_post_response_bad_271_is_422_without_data(stack: AwsStack) -> None:
     assert "CANARYLAST" not in json.dumps(body)
 
 
+@pytest.mark.parametrize("code", ["9921X", "HC:ABCDE", "12345:1"])
+def test_post_response_takes_only_code_shapes_inquiries_take(stack: AwsStack, code: str) -> None:
+    status, body, _ = call(stack, api_event("post_response.json", query={"cpt": [code]}))
+
+    assert status == 422 and body["fields"][0]["field"] == "query.cpt[0]"
+
+
 def test_post_response_bad_cpt_names_the_query_field(stack: AwsStack) -> None:
     status, body, _ = call(stack, api_event("post_response.json", query={"cpt": ["CANARY12"]}))
 
     assert status == 422
     assert body["fields"][0]["field"] == "query.cpt[0]"
     rule = body["fields"][0]["rule"]
-    assert rule.startswith("must be a 5-character code") and "HC:99213:25" in rule
+    assert rule.startswith("must be a CPT code") and "HC:99213:25" in rule
     assert "^" not in rule and "pattern" not in rule and "CANARY12" not in json.dumps(body)
 
 

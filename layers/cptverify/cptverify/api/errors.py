@@ -55,8 +55,9 @@ def _location(loc: tuple[Any, ...]) -> str:
 # What a value with a pattern must look like, in words (a regex means little to a caller).
 PATTERN_RULES = {
     "query.cpt": (
-        "must be a 5-character code (letters or digits), optionally after HC: or AD: and "
-        "followed by up to four 2-character modifiers, each after a colon (HC:99213:25)"
+        "must be a CPT code (5 digits, or 4 digits and F, T or U), a HCPCS code (a letter and "
+        "4 digits) or a CDT code (D and 4 digits), optionally after HC: or AD: and followed by "
+        "up to four 2-character modifiers, each after a colon (HC:99213:25)"
     ),
     "path.cpt": "must be a 5-character code of capital letters or digits (99213)",
 }

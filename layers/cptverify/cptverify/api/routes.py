@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from cptverify.api import errors
 from cptverify.api.models import (
+    BatchView,
     ClaimProcedures,
     ErrorBody,
     InquiryAccepted,
@@ -42,6 +43,11 @@ TENANT_CACHE_SECONDS = 300
 PREFER_WAIT_RE = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d{1,3})(?:$|[;,\s])")
 ID_PATTERN = r"^[A-Za-z0-9._\-]{1,64}$"
 CPT_PATTERN = r"^[A-Z0-9]{5}$"
+# A CPT (5 digits, or 4 and F, T or U), HCPCS or CDT code (a letter and 4 digits), as inquiries
+# take them, optionally after its qualifier and with up to four modifiers (HC:99213:25).
+PROCEDURE_QUERY_PATTERN = (
+    r"^(?:(?:HC|AD):)?(?:[0-9]{4}[0-9FTU]|[A-Z][0-9]{4})(?::[A-Z0-9]{2}){0,4}$"
+)
 
 app = APIGatewayRestResolver(enable_validation=True)
 audit = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "cptverify") + "-audit")
@@ -385,7 +391,10 @@ def get_claim_procedure(
     "/v1/batches/<id>",
     summary="Progress and reports of a schedule batch",
     responses={
-        200: {"description": "Status, counts and report locations of the batch"},
+        200: {
+            "description": "Status, counts, ignored columns and report locations of the batch",
+            "content": {"application/json": {"model": BatchView}},
+        },
         404: {
             "description": "No such batch for this tenant",
             "content": {"application/json": {"model": ErrorBody}},
@@ -399,7 +408,7 @@ def get_batch(id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:  
     view = batch_view(_tenant(), id)
     if view is None:
         raise service_errors.NotFound("batch not found")
-    return view
+    return BatchView.model_validate(view).model_dump(mode="json", by_alias=True)
 
 
 @app.post(
@@ -417,7 +426,7 @@ def get_batch(id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:  
 )
 def post_response(
     cpt: Annotated[
-        list[Annotated[str, Query(pattern=r"^(?:(?:HC|AD):)?[A-Z0-9]{5}(?::[A-Z0-9]{2}){0,4}$")]],
+        list[Annotated[str, Query(pattern=PROCEDURE_QUERY_PATTERN)]],
         Query(max_length=99),
     ] = [],  # noqa: B006 - Powertools reads the default, never mutates it
     network: Annotated[Literal["in", "out", "unknown"], Query()] = "unknown",
