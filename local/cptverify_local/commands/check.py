@@ -16,6 +16,7 @@ import json
 import sys
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -24,7 +25,7 @@ from cptverify.inquiry import Inquiry, field_errors
 from cptverify.observability import logger
 from cptverify.payers.connector import FAULT_HEADER, Exchange, PayerConnector
 from cptverify.payers.errors import PayerConfigError, PayerError
-from cptverify.payers.registry import PayerConfig, load_registry
+from cptverify.payers.registry import PayerConfig, is_loopback_url, load_registry
 from cptverify.x12.builder270 import BuildError, EnvelopeConfig, PayerCapabilities, build_270
 from cptverify.x12.json_view import ProceduresFor, interchange_to_dict
 from cptverify_local import procedures
@@ -32,6 +33,11 @@ from cptverify_local.commands.parse import show
 from cptverify_local.simulator.planbook import FAULT_NAMES
 
 EXIT_ANSWER, EXIT_REJECTED, EXIT_INVALID, EXIT_TRANSPORT = 0, 1, 2, 3
+CONNECT_ERROR = "connect_error"  # the connector's code for a connection that could not be made
+SIMULATOR_HINT = (
+    "nothing answers there: start the payer simulator with `cptverify simulator` "
+    "(or `make simulator`) in another terminal"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                     interchange.x12, expected_traces=[interchange.trace], headers=headers
                 )
             except PayerError as exc:
-                return _report_error(exc, args.json)
+                return _report_error(exc, args.json, connector.url)
             except PayerConfigError as exc:
                 return _fail(str(exc), EXIT_INVALID)
             assert exchange.interchange is not None
@@ -183,13 +189,32 @@ def _show(console: Console, title: str, exchange: Exchange, hook: ProceduresFor 
         )
 
 
-def _report_error(exc: PayerError, as_json: bool) -> int:
+def _report_error(exc: PayerError, as_json: bool, url: str) -> int:
+    """The error in one line (or as JSON), with the URL tried and, when nothing listens on a
+    loopback URL, how to start the simulator."""
+    tried = _shown_url(url)
+    hint = None
+    if exc.code == CONNECT_ERROR and is_loopback_url(url):
+        hint = SIMULATOR_HINT
     if as_json:
-        print(json.dumps(exc.to_dict(), indent=2))
+        print(json.dumps({**exc.to_dict(), "url": tried, "hint": hint}, indent=2))
     else:
         retry = "retryable" if exc.retryable else "not retryable"
-        print(
-            f"{exc.error_name}: {exc} ({retry}, least delay {exc.least_delay_seconds:g} s)",
-            file=sys.stderr,
+        line = (
+            f"{exc.error_name}: {exc} ({retry}, least delay {exc.least_delay_seconds:g} s); "
+            f"tried {tried}"
         )
+        if hint:
+            line += f"; {hint}"
+        print(line, file=sys.stderr)
     return EXIT_TRANSPORT
+
+
+def _shown_url(url: str) -> str:
+    """The endpoint without user info or query (an endpoint could carry a token in either)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
