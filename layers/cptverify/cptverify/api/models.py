@@ -94,3 +94,53 @@ class ErrorBody(BaseModel):
     error: str
     message: str
     fields: list[FieldError] = Field(default_factory=list)
+
+
+class BatchProgress(BaseModel):
+    finished: int = Field(description="Inquiries COMPLETED, REJECTED or FAILED")
+    total: int = Field(description="Inquiries the batch planned")
+
+
+class BatchCounts(BaseModel):
+    rows: int
+    bad_rows: int
+    duplicates: int
+    lines: int
+    inquiries: int
+    reused: int
+    completed: int
+    rejected: int
+    failed: int
+
+
+class ReportLink(BaseModel):
+    key: str = Field(description="The object key in the archive bucket")
+    url: str = Field(description="A presigned GET of the object, valid for 15 minutes")
+
+
+class BatchLinks(BaseModel):
+    self_: str = Field(alias="self", description="This batch")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class BatchView(BaseModel):
+    """A schedule batch: status, progress, counts and where its reports are."""
+
+    batch_id: str
+    status: Literal["INGESTING", "RUNNING", "DONE"] | None = None
+    source_key: str | None = Field(default=None, description="The uploaded schedule's key")
+    progress: BatchProgress
+    counts: BatchCounts
+    ignored_columns: list[str] = Field(
+        default_factory=list,
+        description="Header cells of the schedule that name no known column (each cut to 64 "
+        "characters); their values were not read",
+    )
+    bucket: str
+    reports: dict[Literal["csv", "json", "errors"], ReportLink] = Field(
+        default_factory=dict,
+        description="`csv` and `json`: the report, once DONE; `errors`: the error report, when "
+        "rows were bad",
+    )
+    links: BatchLinks

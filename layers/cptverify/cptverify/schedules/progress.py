@@ -205,6 +205,7 @@ def batch_view(tenant: str, batch_id: str) -> dict[str, Any] | None:
         "source_key": batch.get("source_key"),
         "progress": {"finished": finished, "total": counts["inquiries"]},
         "counts": counts,
+        "ignored_columns": [str(c) for c in batch.get("ignored_columns") or []],
         "bucket": bucket,
         "reports": reports,
         "links": {"self": f"/v1/batches/{batch_id}"},
