@@ -5,13 +5,16 @@ simulator), uploads the schedule to the local bucket, shows a progress bar while
 inquiries run through the state machine, then prints one line per appointment and CPT and a
 summary, and copies the batch report and error report from `results/` to a local folder.
 Service logs go to `DIR/demo.log` so they do not mix with the table; they carry no patient data.
+Each run starts by removing the files an earlier run wrote there (and only those).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -26,7 +29,15 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = Path("demo-output")
 DEFAULT_TIMEOUT_S = 120.0
-TABLE_WIDTH = 210  # room for a readable Reason column beside the figures
+LOG_NAME = "demo.log"
+# The files a run writes to the output folder: its log and the batch's reports.
+OUTPUT_FILES = (LOG_NAME, "report.csv", "report.json", "errors.csv")
+# Width of the table when the output is not a terminal (a file, a pipe) and COLUMNS is unset.
+FILE_WIDTH = 200
+SEMICOLON_HINT = (
+    "the file seems semicolon-separated (as Excel saves CSV in some locales); "
+    "save it comma-separated"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -68,7 +79,7 @@ def _logs_to(path: Path) -> Iterator[None]:
     from cptverify.observability import logger
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as stream:
+    with open(path, "w", encoding="utf-8") as stream:
         handler = logger.registered_handler
         assert isinstance(handler, logging.StreamHandler)
         previous = handler.stream
@@ -104,16 +115,63 @@ def run(args: argparse.Namespace) -> int:
     absent = missing(BATCH_PARTS)
     if absent:
         return _fail("cannot run yet, missing: " + "; ".join(absent))
+    problem = schedule_problem(schedule)
+    if problem is not None:
+        return _fail(f"schedule {schedule.name} cannot be read: {problem}")
 
     out_dir: Path = args.out
+    try:
+        clear_output(out_dir)
+    except OSError as exc:
+        return _fail(f"cannot prepare the output folder {out_dir}: {exc.strerror}")
     from rich.console import Console
 
     console = Console(file=sys.stdout)
-    if console.width < TABLE_WIDTH:
-        # Limitation: narrower terminals wrap the table's lines rather than fold its cells.
-        console = Console(file=sys.stdout, width=TABLE_WIDTH)
-    with _logs_to(out_dir / "demo.log"):
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(file=sys.stdout, width=FILE_WIDTH)
+    with _logs_to(out_dir / LOG_NAME):
         return _run(schedule, out_dir, args.timeout, console)
+
+
+def schedule_problem(path: Path) -> str | None:
+    """Why the file cannot be a schedule (no header row, a required column missing), in words
+    that name columns only; None when its header reads. Reads up to the header row."""
+    from cptverify.schedules.columns import Header, ScheduleFormatError, iter_rows, text_stream
+
+    try:
+        with open(path, "rb") as binary, text_stream(binary) as text:
+            for item in iter_rows(text):
+                if isinstance(item, Header):
+                    return None
+    except ScheduleFormatError as exc:
+        reason = exc.reason
+        if _single_cell_with_semicolons(path):
+            reason += "; " + SEMICOLON_HINT
+        return reason
+    except OSError as exc:
+        return str(exc.strerror or "unreadable")
+    return "the file has no header row"
+
+
+def _single_cell_with_semicolons(path: Path) -> bool:
+    """Whether the file's first non-blank record is one cell holding a semicolon."""
+    from cptverify.schedules.columns import text_stream
+
+    with open(path, "rb") as binary, text_stream(binary) as text:
+        try:
+            for record in csv.reader(text):
+                if any(cell.strip() for cell in record):
+                    return len(record) == 1 and ";" in record[0]
+        except csv.Error:
+            return False
+    return False
+
+
+def clear_output(out_dir: Path) -> None:
+    """Remove what an earlier run wrote to `out_dir` (only `OUTPUT_FILES`), so the folder shows
+    this run alone; anything else there is left as it is."""
+    for name in OUTPUT_FILES:
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def _run(schedule: Path, out_dir: Path, timeout_s: float, console: Console) -> int:
@@ -166,14 +224,14 @@ def _run(schedule: Path, out_dir: Path, timeout_s: float, console: Console) -> i
         if not state.done:
             return _fail(
                 f"batch {uploaded.batch_id} did not finish in {timeout_s:.0f} s "
-                f"({state.finished} of {state.inquiries} inquiries); see {out_dir / 'demo.log'}",
+                f"({state.finished} of {state.inquiries} inquiries); see {out_dir / LOG_NAME}",
                 code=1,
             )
 
         report_key = str(item.get("report_json") or "")
         report: dict[str, Any] = json.loads(stack.get_object(report_key)) if report_key else {}
         lines = [line_from_report_row(row) for row in report.get("lines", [])]
-        console.print(results_table(lines))
+        console.print(results_table(lines, width=console.width))
         _print_bad_rows(console, stack, uploaded.batch_id)
         console.print(
             summary_table(
@@ -187,6 +245,7 @@ def _run(schedule: Path, out_dir: Path, timeout_s: float, console: Console) -> i
                     completed=int(item.get("completed", 0)),
                     rejected=int(item.get("rejected", 0)),
                     failed=int(item.get("failed", 0)),
+                    ignored_columns=tuple(str(c) for c in item.get("ignored_columns") or []),
                 )
             )
         )
@@ -194,7 +253,7 @@ def _run(schedule: Path, out_dir: Path, timeout_s: float, console: Console) -> i
         console.print(f"reports in s3://…/results/{stack.tenant}/{uploaded.batch_id}/, copied to:")
         for path in copied:
             console.print(f"  {path}")
-        console.print(f"service logs: {out_dir / 'demo.log'}")
+        console.print(f"service logs: {out_dir / LOG_NAME}")
         return 0
     return 1
 

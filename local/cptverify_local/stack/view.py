@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -74,6 +76,7 @@ class Summary:
     completed: int = 0
     rejected: int = 0
     failed: int = 0
+    ignored_columns: tuple[str, ...] = ()
 
 
 def _text(value: Any) -> str:
@@ -222,52 +225,102 @@ def line_from_report_row(row: Mapping[str, Any]) -> DemoLine:
     )
 
 
+# Each column: header, justification and the line's value.
+_COLUMNS: tuple[tuple[str, str, Callable[[DemoLine], str]], ...] = (
+    ("Appointment", "left", lambda ln: ln.appointment_id),
+    ("Claim", "left", lambda ln: ln.claim_id),
+    ("Payer", "left", lambda ln: ln.payer_id),
+    ("CPT", "left", lambda ln: ln.code),
+    ("Status", "left", lambda ln: ln.status),
+    ("Match", "left", lambda ln: ln.match),
+    ("Network", "left", lambda ln: ln.network),
+    ("Copay", "right", lambda ln: ln.copay),
+    ("Coins.", "right", lambda ln: ln.coinsurance),
+    ("Ded. left", "right", lambda ln: ln.deductible_remaining),
+    ("OOP left", "right", lambda ln: ln.oop_remaining),
+    ("Auth", "left", lambda ln: ln.authorization),
+    ("Patient share", "right", lambda ln: ln.patient_share),
+    ("Reason", "left", lambda ln: ln.reason),
+)
+# What a narrow terminal leaves out first (every column stays in report.csv and report.json).
+DROP_ORDER = ("Match", "Claim", "Network", "OOP left", "Payer", "Ded. left", "Coins.", "Auth")
+# The reason is what a front desk reads first on an odd line: room for it before any figure.
+REASON_MIN_WIDTH = 26
+# Columns are parted by two spaces (no vertical borders, no padding at the edges).
+COLUMN_GAP = 2
+
+
+def columns_for_width(lines: Sequence[DemoLine], width: int | None) -> list[str]:
+    """The columns to show in `width` characters: all of them for None or a wide terminal; else
+    the least useful ones are left out, in `DROP_ORDER`, until the others fit at their widest
+    beside `REASON_MIN_WIDTH` characters of reason."""
+    names = [name for name, _, _ in _COLUMNS]
+    if width is None:
+        return names
+    natural = {
+        name: max([len(name), *(len(value(line)) for line in lines)]) for name, _, value in _COLUMNS
+    }
+    natural["Reason"] = REASON_MIN_WIDTH
+
+    def needed(shown: list[str]) -> int:
+        return sum(natural[n] for n in shown) + COLUMN_GAP * (len(shown) - 1)
+
+    for name in DROP_ORDER:
+        if needed(names) <= width:
+            break
+        names.remove(name)
+    return names
+
+
 def results_table(
-    lines: Sequence[DemoLine], title: str = "Benefits per appointment and CPT"
+    lines: Sequence[DemoLine],
+    title: str = "Benefits per appointment and CPT",
+    *,
+    width: int | None = None,
 ) -> Table:
-    """One line per appointment and CPT; the reason column explains every non-covered line."""
-    table = Table(title=title, header_style="bold", show_lines=False, expand=False)
-    for name, justify in (
-        ("Appointment", "left"),
-        ("Claim", "left"),
-        ("Payer", "left"),
-        ("CPT", "left"),
-        ("Status", "left"),
-        ("Match", "left"),
-        ("Network", "left"),
-        ("Copay", "right"),
-        ("Coins.", "right"),
-        ("Ded. left", "right"),
-        ("OOP left", "right"),
-        ("Auth", "left"),
-        ("Patient share", "right"),
-        ("Reason", "left"),
-    ):
-        # The reason is what a front desk reads first on an odd line: keep it wide enough to read.
+    """One line per appointment and CPT; the reason column explains every non-covered line.
+
+    With `width` (the terminal's), the least useful columns are left out until the table fits
+    (see `columns_for_width`) and the caption names them. Rich narrows the widest column (the
+    reason) first, and long cells fold onto more lines rather than widen the table.
+    """
+    shown = columns_for_width(lines, width)
+    table = _build(lines, shown)
+    table.title = title
+    left_out = [name for name, _, _ in _COLUMNS if name not in shown]
+    if left_out:
+        table.caption = (
+            f"not shown at {width} columns: {', '.join(left_out)} (report.csv has every column)"
+        )
+    return table
+
+
+def _build(lines: Sequence[DemoLine], shown: list[str]) -> Table:
+    table = Table(
+        title="Benefits per appointment and CPT",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        expand=False,
+    )
+    columns = [(name, justify, value) for name, justify, value in _COLUMNS if name in shown]
+    for name, justify, _ in columns:
         table.add_column(
             name,
             justify=justify,  # type: ignore[arg-type]
             overflow="fold",
-            min_width=36 if name == "Reason" else None,
         )
     for line in lines:
         style = STATUS_STYLE.get(line.status.lower(), "")
-        table.add_row(
-            line.appointment_id,
-            line.claim_id,
-            line.payer_id,
-            line.code,
-            f"[{style}]{line.status}[/]" if style else line.status,
-            line.match,
-            line.network,
-            line.copay,
-            line.coinsurance,
-            line.deductible_remaining,
-            line.oop_remaining,
-            line.authorization,
-            line.patient_share,
-            line.reason,
-        )
+        cells = []
+        for name, _, value in columns:
+            text = escape(value(line))
+            if name == "Status" and style:
+                text = f"[{style}]{text}[/]"
+            cells.append(text)
+        table.add_row(*cells)
     return table
 
 
@@ -286,6 +339,8 @@ def summary_table(summary: Summary) -> Table:
     table.add_row("payer calls", str(summary.payer_calls))
     table.add_row("retries", str(summary.retries))
     table.add_row("elapsed", f"{summary.elapsed_s:.1f} s")
+    if summary.ignored_columns:
+        table.add_row("ignored columns", escape(", ".join(summary.ignored_columns)))
     return table
 
 
