@@ -311,3 +311,31 @@ def test_lists_are_accepted_for_sequences() -> None:
     ]
     results = resolve_procedures(patient(eb("1", "IND", "30"), row), requests)
     assert [r.match for r in results] == ["procedure", "procedure"]
+
+
+# The same HMO answer for a provider of unknown network (a schedule row without
+# provider_network): not_covered charged the whole allowed amount, a guess either way. Now the
+# service is covered with the note, and the estimate names the network as what is missing.
+def test_refused_in_one_network_with_the_provider_network_unknown() -> None:
+    result = resolve(patient(*HMO), "99213", allowed="100", network="unknown")
+    assert result["status"] == "covered"
+    assert any("not covered out of network" in note for note in result["notes"])
+    estimate = result["estimate"]
+    assert estimate["patient_pays"] is None
+    assert any("network" in m for m in estimate["missing"])
+
+
+def test_partial_refusal_with_the_provider_network_unknown_gives_no_figure() -> None:
+    rows = (
+        eb("1", "IND", "30"),
+        eb("C", "IND", "30", period="29", amount="0"),
+        eb("B", "IND", "98", period="27", amount="10"),
+        eb("1", None, "98"),
+        eb("I", None, "98", net="N"),
+    )
+    estimate = resolve(patient(*rows), "99213", allowed="100", network="unknown")["estimate"]
+    assert estimate["patient_pays"] is None
+    assert any("network" in m for m in estimate["missing"])
+    # A known network still gives the figure from the rows of no network.
+    known = resolve(patient(*rows), "99213", allowed="100", network="in")["estimate"]
+    assert known["patient_pays"] == "10.00"

@@ -17,9 +17,11 @@ from .helpers import aaa, eb, patient
 ACTIVE_PLAN = eb("1", None, "30")
 
 
-def resolve(p: Patient, service_types: tuple[str, ...] = ("98", "96")) -> dict[str, Any]:
+def resolve(
+    p: Patient, service_types: tuple[str, ...] = ("98", "96"), network: Any = "unknown"
+) -> dict[str, Any]:
     request = ProcedureRequest("99213", service_types=service_types)
-    (result,) = resolve_procedures(p, [request])
+    (result,) = resolve_procedures(p, [request], network=network)
     return procedure_result_to_dict(result)
 
 
@@ -137,7 +139,9 @@ def test_non_coverage_follows_the_first_type_with_coverage_rows() -> None:
     refused_first = patient(
         ACTIVE_PLAN, eb("I", "IND", "98", net="Y"), eb("1", "IND", "96", net="Y")
     )
-    assert resolve(refused_first)["status"] == "not_covered"
+    # The provider is in the refused network (a refusal for one network only says nothing
+    # about the other).
+    assert resolve(refused_first, network="in")["status"] == "not_covered"
     covered_first = patient(
         ACTIVE_PLAN, eb("1", "IND", "98", net="Y"), eb("I", "IND", "96", net="Y")
     )
@@ -148,7 +152,7 @@ def test_non_coverage_follows_the_first_type_with_coverage_rows() -> None:
     silent_first = patient(
         ACTIVE_PLAN, eb("B", "IND", "98", amount="5", net="Y"), eb("I", "IND", "96", net="Y")
     )
-    assert resolve(silent_first)["status"] == "not_covered"
+    assert resolve(silent_first, network="in")["status"] == "not_covered"
 
 
 def test_procedure_level_still_beats_every_service_type() -> None:

@@ -9,7 +9,7 @@ figure is given and `missing` says which.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, TypeVar
 
@@ -163,12 +163,18 @@ def estimate_patient_share(
 
 
 def estimate_share(
-    status: str, networks: Networks, allowed: Decimal | int | float, network: str
+    status: str,
+    networks: Networks,
+    allowed: Decimal | int | float,
+    network: str,
+    refused_in: Collection[str] = (),
 ) -> Estimate:
     """The estimate from a procedure's decided status and network buckets (see the module).
 
-    Raises TypeError naming `allowed_amount` when `allowed` is not a number, and ValueError
-    when `network` is not `in`, `out` or `unknown`.
+    `refused_in`: the networks a covered procedure is still refused in (EB I for one network);
+    with an unknown provider network no figure is given then. Raises TypeError naming
+    `allowed_amount` when `allowed` is not a number, and ValueError when `network` is not `in`,
+    `out` or `unknown`.
     """
     allowed = _allowed_decimal(allowed)
     if network not in PROVIDER_NETWORKS:
@@ -195,6 +201,13 @@ def estimate_share(
         )
         return estimate
 
+    if network == "unknown" and refused_in:
+        missing.append(
+            "the provider's network (the payer does not cover this service "
+            + " or ".join(sorted(_where(name) for name in refused_in))
+            + ")"
+        )
+        return estimate
     order = _bucket_order(network)
     if network not in ("in", "out"):
         assumptions.append(

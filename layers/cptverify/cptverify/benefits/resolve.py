@@ -230,7 +230,7 @@ class _Answer:
     """What a procedure resolves to apart from the request itself; shared by the requests of a
     patient that select the same rows (immutable parts only)."""
 
-    __slots__ = ("match", "status", "notes", "networks", "rejections")
+    __slots__ = ("match", "status", "notes", "networks", "rejections", "refused")
 
     def __init__(
         self,
@@ -239,12 +239,15 @@ class _Answer:
         notes: tuple[str, ...],
         networks: dict[str, NetworkBenefits | None],
         rejections: tuple[Aaa, ...],
+        refused: tuple[str, ...] = (),
     ) -> None:
         self.match = match
         self.status = status
         self.notes = notes
         self.networks = networks
         self.rejections = rejections
+        # The networks a covered procedure is refused in (EB I for one network only).
+        self.refused = refused
 
 
 _EMPTY_LEVEL = _Level(())
@@ -486,6 +489,7 @@ class _PatientIndex:
             )
 
         notes: list[str] = []
+        refused_in: tuple[str, ...] = ()
         proc_coverage = proc.coverage if proc is not None else ()
         patient_status = self.patient_status
         status: Status
@@ -498,9 +502,12 @@ class _PatientIndex:
         ):
             status = "covered"
         else:
+            refused: list[str] = []
             status = _coverage_status(
-                patient_status, rejections, proc_coverage, st.coverage, notes, self.network
+                patient_status, rejections, proc_coverage, st.coverage, notes, self.network, refused
             )
+            if refused and status == "covered":
+                refused_in = tuple([n for n in refused if n == "in" or n == "out"])
 
         networks: dict[str, NetworkBenefits | None] = {}
         st_kinds = st.kinds
@@ -517,7 +524,14 @@ class _PatientIndex:
             if bucket_notes:
                 notes.extend(bucket_notes)
             networks[name] = bucket
-        return _Answer(match, status, tuple(notes) if notes else _NO_NOTES, networks, rejections)
+        return _Answer(
+            match,
+            status,
+            tuple(notes) if notes else _NO_NOTES,
+            networks,
+            rejections,
+            refused_in,
+        )
 
     def _over_plan(self, st: _Level, network: str) -> _Bucket:
         """A network's bucket where no procedure-level row speaks but the service-type level
@@ -584,6 +598,7 @@ def _coverage_status(
     st_coverage: Sequence[tuple[str, str]],
     notes: list[str],
     provider_network: str = "unknown",
+    refused_networks: list[str] | None = None,
 ) -> Status:
     if rejections or patient_status == "rejected":
         return "rejected"
@@ -602,8 +617,7 @@ def _coverage_status(
         # another one: covered there, with a note. Otherwise every coverage row refusing it is
         # not covered.
         # Limitation: with active rows beside a refusal for the provider's own network, the
-        # status stays covered (with the note and no figures for that network), and with an
-        # unknown provider network a refusal for one network only still makes it not_covered.
+        # status stays covered (with the note and no figures for that network).
         if (
             refused
             and len(refused) == len(rows)
@@ -612,6 +626,8 @@ def _coverage_status(
             return "not_covered"
         for network in refused:
             notes.append(f"not covered {_NETWORK_LABEL[network]} (per the {level} row)")
+        if refused_networks is not None:
+            refused_networks.extend(refused)
         break
     if patient_status == "active":
         return "covered"
@@ -620,10 +636,12 @@ def _coverage_status(
 
 
 def _other_network_only(refused: list[str], provider_network: str) -> bool:
-    """True when the provider's network is known and every refusal names another one."""
-    if provider_network not in ("in", "out"):
+    """True when every refusal names one network (in or out) and the provider's is not it:
+    another known one, or unknown (the estimate then names the network as missing)."""
+    named = set(refused)
+    if len(named) != 1 or not named <= {"in", "out"}:
         return False
-    return all(network in ("in", "out") and network != provider_network for network in refused)
+    return provider_network not in named
 
 
 def _places(benefit: Benefit) -> Sequence[str]:
@@ -1019,7 +1037,9 @@ def resolve_procedures(
         networks = answer.networks
         estimate = None
         if request.allowed_amount is not None:
-            estimate = estimate_share(answer.status, networks, request.allowed_amount, network)
+            estimate = estimate_share(
+                answer.status, networks, request.allowed_amount, network, answer.refused
+            )
         results.append(
             ProcedureResult(
                 request.code,
