@@ -334,3 +334,37 @@ def test_wait_gives_up_at_the_deadline(stack: AwsStack) -> None:
 
     # THEN it gets the inquiry as it stands once the time is up
     assert current["status"] == "PENDING" and 3.0 <= now[0] < 3.5
+
+
+def test_get_batch_lists_ignored_columns_beside_presigned_report_urls(stack: AwsStack) -> None:
+    # GIVEN a finished batch whose schedule had two header cells that name no column
+    from cptverify.aws import keys
+
+    prefix = "results/local/bview1/"
+    stack.session.resource("dynamodb").Table(stack.table_name).put_item(
+        Item={
+            "pk": keys.batch_pk("local", "bview1"),
+            "sk": keys.BATCH_SK,
+            "batch_id": "bview1",
+            "status": "DONE",
+            "source_key": "schedules/local/day.csv",
+            "rows": 2,
+            "inquiries": 1,
+            "completed": 1,
+            "ignored_columns": ["Notes", "SSN"],
+            "report_csv": prefix + "report.csv",
+            "report_json": prefix + "report.json",
+            "bucket": stack.bucket_name,
+        }
+    )
+
+    # WHEN the partner reads the batch
+    status, body, _ = call(stack, api_event("get_batch.json", path_parameters={"id": "bview1"}))
+
+    # THEN it lists them, and the reports are linked as presigned S3 GETs (deployed behaviour)
+    assert status == 200
+    assert body["ignored_columns"] == ["Notes", "SSN"]
+    assert body["counts"]["rows"] == 2 and body["progress"] == {"finished": 1, "total": 1}
+    csv_url = body["reports"]["csv"]["url"]
+    assert csv_url.startswith("https://") and "Signature" in csv_url
+    assert body["reports"]["csv"]["key"] == prefix + "report.csv"

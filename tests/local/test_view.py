@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from cptverify_local.stack.view import (
     BatchProgress,
     DemoLine,
     Summary,
+    columns_for_width,
     line_from_report_row,
     line_from_result,
     results_table,
@@ -150,3 +153,75 @@ def test_line_from_result_puts_the_notes_in_the_reason() -> None:
     assert line.status == "covered"
     assert line.reason.startswith("not covered out of network (per the procedure row)")
     assert "no estimate: missing copay or coinsurance" in line.reason
+
+
+def _wide_lines() -> list[DemoLine]:
+    reason = (
+        "not covered out of network (per the procedure row); the payer sent no out-of-network "
+        "figures; no estimate: missing deductible remaining, copay or coinsurance [see notes]"
+    )
+    return [
+        DemoLine(
+            appointment_id=f"APT-{n}",
+            claim_id=f"CLM-LONG-CLAIM-{n}",
+            payer_id="PLAINVIEW",
+            code="97110:GP:59",
+            status="not_covered",
+            match="service_type",
+            network="unspecified",
+            copay="150.00",
+            coinsurance="20%",
+            deductible_remaining="1500.00",
+            oop_remaining="12000.00",
+            authorization="not required",
+            patient_share="650.00",
+            reason=reason,
+        )
+        for n in range(3)
+    ]
+
+
+def _render(table: Any, width: int) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(table)
+    return console.export_text()
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 160])
+def test_the_table_fits_the_terminal_and_loses_no_word(width: int) -> None:
+    lines = _wide_lines()
+
+    text = _render(results_table(lines, width=width), width)
+
+    rows = text.splitlines()
+    assert max(len(r.rstrip()) for r in rows) <= width
+    # Every word of the reason is on screen (folded, never cropped) and the essentials stay.
+    words = " ".join(rows).split()
+    for word in lines[0].reason.split():
+        assert word in words, word
+    header = rows[1]
+    for name in ("Appointment", "CPT", "Status", "Copay", "Reason"):
+        assert name in header
+
+
+def test_a_narrow_table_names_the_columns_it_leaves_out() -> None:
+    lines = _wide_lines()
+
+    narrow = _render(results_table(lines, width=100), 100)
+    wide = _render(results_table(lines, width=260), 260)
+
+    assert "not shown at 100 columns: Claim" in " ".join(narrow.split())
+    assert "Match" not in narrow.splitlines()[1] and "service_type" not in narrow
+    assert "not shown" not in wide and "service_type" in wide
+    assert columns_for_width(lines, None) == columns_for_width(lines, 260)
+    assert columns_for_width(lines, 100)[-1] == "Reason"
+
+
+def test_summary_lists_ignored_columns_only_when_there_are_some() -> None:
+    none = _render(summary_table(Summary(1, 0, 1, 1, 0, 0.5)), 100)
+    some = _render(
+        summary_table(Summary(1, 0, 1, 1, 0, 0.5, ignored_columns=("Notes", "[SSN]"))), 100
+    )
+
+    assert "ignored columns" not in none
+    assert "ignored columns" in some and "Notes, [SSN]" in some
