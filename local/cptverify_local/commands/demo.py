@@ -260,6 +260,8 @@ def _run(schedule: Path, out_dir: Path, timeout_s: float, console: Console) -> i
 
 def _print_bad_rows(console: Any, stack: Any, batch_id: str) -> None:
     """The error report's lines: row number, ids, column and reason."""
+    from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     from cptverify.schedules.report import read_report_csv
@@ -268,14 +270,18 @@ def _print_bad_rows(console: Any, stack: Any, batch_id: str) -> None:
     if key not in stack.list_keys(key):
         return
     rows = read_report_csv(stack.get_object(key))
-    table = Table(title="Rows not verified (error report)", header_style="bold")
+    table = Table(
+        title="Rows not verified (error report)",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for column in ("row", "appointment_id", "column", "reason"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
-            row.get("row", ""),
-            row.get("appointment_id", ""),
-            row.get("column", ""),
-            row.get("reason", ""),
+            *(escape(row.get(name, "")) for name in ("row", "appointment_id", "column", "reason"))
         )
     console.print(table)
