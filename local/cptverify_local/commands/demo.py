@@ -31,6 +31,8 @@ DEFAULT_OUT = Path("demo-output")
 DEFAULT_TIMEOUT_S = 120.0
 LOG_NAME = "demo.log"
 # The files a run writes to the output folder: its log and the batch's reports.
+# Limitation: a report file the batch would add under another name is copied but not cleared
+# by the next run until its name is listed here.
 OUTPUT_FILES = (LOG_NAME, "report.csv", "report.json", "errors.csv")
 # Width of the table when the output is not a terminal (a file, a pipe) and COLUMNS is unset.
 FILE_WIDTH = 200

@@ -81,6 +81,7 @@ def _announce(stack: Any, url: str) -> None:
         f"  API key:         {stack.api_key}   (header x-api-key)",
         f"  payer simulator: {stack.simulator.url}",
         "  local only:      PUT /local/schedules/{name} stores a schedule for your tenant",
+        "                   GET /local/archive/{key} returns a batch report (linked by the batch)",
         "  not created locally:",
         *[f"    - {line}" for line in stack.skipped_lines()],
     ]

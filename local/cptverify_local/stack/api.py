@@ -116,6 +116,8 @@ def build_local_api(stack: LocalStack) -> LocalApi:
             },
         )
 
+    # Limitation: a report is read whole and sent base64-encoded in one answer (fine for the
+    # local stack's reports; a report of hundreds of MB would be slow and memory-bound).
     def archive(event: ProxyEvent, identity: ApiKeyIdentity | None) -> ProxyResult:
         key = (event.get("pathParameters") or {}).get("key", "")
         tenant = identity.tenant_id if identity else ""
