@@ -1,7 +1,7 @@
 """A hostile payer and a careless caller against per-procedure resolution and the estimate.
 
 Each test is a defect found by feeding odd but readable 271 rows through the resolver: codes in
-the wrong case, totals sent with the amount met instead of the amount left, thousands of
+the wrong case, totals sent with the amount met and no amount left, thousands of
 messages, and allowed amounts of the wrong type.
 """
 
@@ -50,8 +50,9 @@ def test_lower_case_qualifier_and_modifier_match_a_request() -> None:
 
 
 # A payer that sends the total and the amount met so far (EB06 23 and 24) but no remaining
-# amount (EB06 29) still says what is left: total minus met. Ignoring it ignored the cap.
-def test_out_of_pocket_met_in_full_caps_the_share_at_zero() -> None:
+# amount (EB06 29): the remaining amount is never worked out by subtraction (the resolution
+# rules forbid deriving one figure from another); the estimate says what it did not use.
+def test_out_of_pocket_total_and_met_do_not_make_a_remaining_amount() -> None:
     rows = (
         NO_DEDUCTIBLE,
         HALF,
@@ -59,31 +60,22 @@ def test_out_of_pocket_met_in_full_caps_the_share_at_zero() -> None:
         eb("G", "IND", "30", period="24", amount="3000", net="Y"),
     )
     estimate = _estimate(*rows)
-    assert estimate["patient_pays"] == "0.00"
-    assert estimate["plan_pays"] == "100.00"
-    assert any("total" in a and "met" in a for a in estimate["assumptions"])
-
-
-def test_out_of_pocket_left_from_total_and_met_caps_the_share() -> None:
-    rows = (
-        NO_DEDUCTIBLE,
-        HALF,
-        eb("G", "IND", "30", period="23", amount="3000", net="Y"),
-        eb("G", "IND", "30", period="24", amount="2970", net="Y"),
+    assert estimate["patient_pays"] == "50.00"
+    assert any(
+        "met so far (3000.00" in a and "not worked out" in a for a in estimate["assumptions"]
     )
-    assert _estimate(*rows)["patient_pays"] == "30.00"
 
 
-def test_deductible_left_from_total_and_met() -> None:
+def test_deductible_total_and_met_do_not_make_a_remaining_amount() -> None:
     rows = (
         eb("C", "IND", "30", period="23", amount="500", net="Y"),
         eb("C", "IND", "30", period="24", amount="460", net="Y"),
         HALF,
     )
     estimate = _estimate(*rows)
-    # 40 to the deductible, then half of the 60 left.
-    assert estimate["patient_pays"] == "70.00"
-    assert not estimate["missing"]
+    assert estimate["patient_pays"] is None
+    assert any("deductible" in m for m in estimate["missing"])
+    assert any("not worked out" in a for a in estimate["assumptions"])
 
 
 @pytest.mark.parametrize(
@@ -114,7 +106,7 @@ def test_lifetime_total_and_year_to_date_met_give_no_derived_amount() -> None:
     assert any("no out-of-pocket remaining" in a for a in estimate["assumptions"])
 
 
-def test_the_remaining_amount_sent_wins_over_total_minus_met() -> None:
+def test_the_remaining_amount_sent_is_used_beside_total_and_met() -> None:
     rows = (
         NO_DEDUCTIBLE,
         HALF,

@@ -27,8 +27,6 @@ _ONE = Decimal("1")
 _MAX_ALLOWED = Decimal("10000000000")
 # The provider's network as the callers name it.
 PROVIDER_NETWORKS = frozenset({"in", "out", "unknown"})
-# EB06 periods of a total that an amount met so far (year to date) cannot be taken from.
-_LIFETIME_PERIODS = frozenset({"32", "33"})
 
 
 def _allowed_decimal(allowed: object) -> Decimal:
@@ -90,17 +88,6 @@ def _where(bucket: str) -> str:
     }[bucket]
 
 
-def _met_of_total(acc: Accumulator) -> tuple[Decimal, Decimal] | None:
-    """(total, met) when what is left can be told from them: a yearly total (not lifetime) and
-    an amount met so far (EB06 24) between zero and that total."""
-    total, met = acc.total, acc.met
-    if total is None or met is None or acc.total_period in _LIFETIME_PERIODS:
-        return None
-    if not _ZERO <= met <= total:
-        return None
-    return total, met
-
-
 def _remaining(
     networks: Networks,
     order: list[str],
@@ -117,34 +104,39 @@ def _remaining(
             bucket: NetworkBenefits, get: Callable[[NetworkBenefits], Accumulator | None] = getter
         ) -> Accumulator | None:
             acc = get(bucket)
-            if acc is not None and (
-                acc.remaining is not None or acc.total == _ZERO or _met_of_total(acc) is not None
-            ):
+            if acc is not None and (acc.remaining is not None or acc.total == _ZERO):
                 return acc
             return None
 
         acc, bucket = _first(networks, order, usable)
         if acc is None or bucket is None:
+
+            def met_only(
+                bucket: NetworkBenefits,
+                get: Callable[[NetworkBenefits], Accumulator | None] = getter,
+            ) -> Accumulator | None:
+                acc = get(bucket)
+                return acc if acc is not None and acc.met is not None else None
+
+            sent, where = _first(networks, order, met_only)
+            if sent is not None and where is not None:
+                # The remaining amount is never worked out from the total and the amount met.
+                assumptions.append(
+                    f"{level} {what}: the payer sent the amount met so far "
+                    f"({_money(sent.met or _ZERO)}, {_where(where)}) but no remaining amount, "
+                    "which is not worked out from the total"
+                )
             continue
-        met = _met_of_total(acc)
         if acc.remaining is not None:
             value = acc.remaining
             assumptions.append(
                 f"{level} {what} remaining {_money(value)} ({_where(bucket)}, "
                 f"from {_src(acc.source)} rows) is used"
             )
-        elif acc.total == _ZERO or met is None:
+        else:
             value = _ZERO
             assumptions.append(
                 f"{level} {what} total is 0.00 ({_where(bucket)}), so nothing is left to meet"
-            )
-        else:
-            total, met_so_far = met
-            value = total - met_so_far
-            assumptions.append(
-                f"{level} {what} remaining {_money(value)} is the total {_money(total)} less "
-                f"the {_money(met_so_far)} met so far ({_where(bucket)}, from "
-                f"{_src(acc.source)} rows); the payer sent no remaining amount"
             )
         found.append((value, level))
     if not found:
