@@ -210,6 +210,37 @@ def test_refused_only_out_of_network_is_not_covered_out_of_network() -> None:
     assert result["estimate"]["patient_pays"] == "100.00"
 
 
+# An active row for the network the payer does cover, beside a refusal for the provider's own
+# network (demo row APT-1012): the provider's network decides.
+ACTIVE_IN_REFUSED_OUT = (
+    eb("1", "IND", "30"),
+    NO_DEDUCTIBLE,
+    eb("1", "IND", "98", net="Y"),
+    eb("B", "IND", "98", period="27", amount="10", net="Y"),
+    eb("I", "IND", "98", net="N"),
+)
+
+
+def test_active_in_network_beside_a_refusal_out_is_not_covered_for_an_outside_provider() -> None:
+    result = resolve(patient(*ACTIVE_IN_REFUSED_OUT), "99213", allowed="100", network="out")
+    assert result["status"] == "not_covered"
+    assert result["estimate"]["patient_pays"] == "100.00"
+
+
+def test_active_in_network_beside_a_refusal_out_is_covered_in_network() -> None:
+    result = resolve(patient(*ACTIVE_IN_REFUSED_OUT), "99213", allowed="100", network="in")
+    assert result["status"] == "covered"
+    assert any("not covered out of network" in note for note in result["notes"])
+    assert result["estimate"]["patient_pays"] == "10.00"
+
+
+def test_an_active_row_for_the_refused_network_keeps_it_covered() -> None:
+    rows = (*ACTIVE_IN_REFUSED_OUT, eb("1", "IND", "98", net="N"))
+    result = resolve(patient(*rows), "99213", network="out")
+    assert result["status"] == "covered"
+    assert any("not covered out of network" in note for note in result["notes"])
+
+
 @pytest.mark.parametrize("net", [None, "W"])
 def test_refused_in_every_network_is_not_covered_for_any_provider(net: str | None) -> None:
     rows = (*HMO[:3], eb("I", None, "98", net=net))

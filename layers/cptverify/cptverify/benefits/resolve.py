@@ -615,14 +615,13 @@ def _coverage_status(
         refused = [network for kind, network in rows if kind == "not_covered"]
         # Refused only in named networks (an HMO's EB I with EB12 N) while the provider is in
         # another one: covered there, with a note. Otherwise every coverage row refusing it is
-        # not covered.
-        # Limitation: with active rows beside a refusal for the provider's own network, the
-        # status stays covered (with the note and no figures for that network).
+        # not covered, and so is a refusal for the provider's own network (or any network, W)
+        # when no active row of this level names that network.
         if (
             refused
             and len(refused) == len(rows)
             and not _other_network_only(refused, provider_network)
-        ):
+        ) or _refused_for_provider(rows, provider_network):
             return "not_covered"
         for network in refused:
             notes.append(f"not covered {_NETWORK_LABEL[network]} (per the {level} row)")
@@ -633,6 +632,18 @@ def _coverage_status(
         return "covered"
     notes.append("the payer's coverage status for this patient is unclear")
     return "unknown"
+
+
+def _refused_for_provider(rows: Sequence[tuple[str, str]], provider_network: str) -> bool:
+    """True when the provider's network is known, a row refuses the service there (its own
+    network or W) and no active row names that network (or W)."""
+    # Limitation: an active row and a refusal for the same network (a payer contradicting
+    # itself) leave the service covered, with the note.
+    if provider_network != "in" and provider_network != "out":
+        return False
+    mine = (provider_network, "both")
+    refused = any(kind == "not_covered" and network in mine for kind, network in rows)
+    return refused and not any(kind == "active" and network in mine for kind, network in rows)
 
 
 def _other_network_only(refused: list[str], provider_network: str) -> bool:
