@@ -75,7 +75,10 @@ def aws_event(key: str, data: bytes) -> dict[str, Any]:
     record = event["Records"][0]["s3"]
     record["bucket"]["name"] = BUCKET
     record["object"].update(key=key.replace(" ", "+"), eTag=put["ETag"].strip('"'), size=len(data))
-    record["object"]["versionId"] = put.get("VersionId") or key
+    if put.get("VersionId"):
+        record["object"]["versionId"] = put["VersionId"]
+    else:  # an unversioned bucket: AWS names no version
+        del record["object"]["versionId"]
     return dict(event)
 
 
@@ -86,7 +89,10 @@ def bridge_event(key: str, data: bytes) -> dict[str, Any]:
     event = json.loads(path.read_text())
     event["detail"]["bucket"]["name"] = BUCKET
     event["detail"]["object"].update(key=key, etag=put["ETag"].strip('"'), size=len(data))
-    event["detail"]["object"]["version-id"] = put.get("VersionId") or key
+    if put.get("VersionId"):
+        event["detail"]["object"]["version-id"] = put["VersionId"]
+    else:
+        event["detail"]["object"].pop("version-id", None)
     return dict(event)
 
 

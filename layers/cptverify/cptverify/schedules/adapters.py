@@ -23,7 +23,7 @@ from cptverify.schedules.freshness import (
     fresh_keys,
     window_seconds,
 )
-from cptverify.schedules.grouping import PlannedInquiry
+from cptverify.schedules.grouping import Line, PlannedInquiry
 from cptverify.schedules.ingest import (
     ClaimLost,
     IngestSummary,
@@ -261,6 +261,48 @@ class AwsBatchPorts:
                 states[inquiry_id] = item
         return states
 
+    def earlier_lines(self, tenant: str, batch_id: str) -> dict[str, str]:
+        """The batch's line items an earlier attempt wrote: sort key -> inquiry id."""
+        return {
+            str(item["sk"]): Line.from_item(item).inquiry_id
+            for item in dynamo.query_prefix(keys.batch_pk(tenant, batch_id), "LINE#")
+        }
+
+    def drop_stale(
+        self, tenant: str, batch_id: str, line_sks: list[str], inquiry_ids: list[str]
+    ) -> None:
+        """Delete line items and never-started inquiry items this attempt did not plan.
+
+        An inquiry item is deleted only while PENDING (nothing starts before RUNNING); one that
+        moved on is left, and logged.
+        """
+        from botocore.exceptions import ClientError
+
+        pk = keys.batch_pk(tenant, batch_id)
+        with dynamo.batch_writer() as writer:
+            for sk in line_sks:
+                writer.delete({"pk": pk, "sk": sk})
+        for inquiry_id in inquiry_ids:
+            try:
+                clients.dynamodb().delete_item(
+                    TableName=settings().table_name,
+                    Key=dynamo.encode(
+                        {"pk": keys.inquiry_pk(tenant, inquiry_id), "sk": keys.INQUIRY_SK}
+                    ),
+                    ConditionExpression="#s = :pending",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=dynamo.encode({":pending": "PENDING"}),
+                )
+            except ClientError as exc:
+                if not clients.is_conditional_failure(exc):
+                    raise
+                logger.warning("stale batch inquiry not removed", extra={"inquiry_id": inquiry_id})
+        if line_sks or inquiry_ids:
+            logger.info(
+                "stale batch items removed",
+                extra={"batch_id": batch_id, "lines": len(line_sks), "inquiries": len(inquiry_ids)},
+            )
+
     def answer_from_archive(self, tenant: str, inquiry_id: str, answer: FreshAnswer) -> None:
         """Resolve a fresh inquiry from the archived 271 of an earlier one: no payer call."""
         from cptverify.service import steps
@@ -353,7 +395,11 @@ def ingest_object(
     from cptverify.schedules.freshness import load_secret
 
     upload = upload_from_object(bucket, raw_key, version)
-    body = clients.s3().get_object(Bucket=upload.bucket, Key=upload.key)["Body"]
+    # The version the event names: a later upload of the same key is another batch.
+    # Limitation: in an unversioned bucket a re-upload before its first version is read
+    # replaces that version's content, so the first batch reads the newer rows.
+    wanted = {"VersionId": upload.version_id} if upload.version_id else {}
+    body = clients.s3().get_object(Bucket=upload.bucket, Key=upload.key, **wanted)["Body"]
     with text_stream(body) as lines:
         return ingest_schedule(
             upload,

@@ -41,7 +41,7 @@ def decode(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class BatchWriter:
-    """Puts items 25 to a request; `close` sends the rest. Items go out as they come."""
+    """Puts (or deletes) items 25 to a request; `close` sends the rest, as they come."""
 
     def __init__(self) -> None:
         self._to = _serializer().serialize
@@ -50,6 +50,11 @@ class BatchWriter:
 
     def put(self, item: dict[str, Any]) -> None:
         self._pending.append({"PutRequest": {"Item": {k: self._to(v) for k, v in item.items()}}})
+        if len(self._pending) == WRITE_BATCH:
+            self._send()
+
+    def delete(self, key: dict[str, Any]) -> None:
+        self._pending.append({"DeleteRequest": {"Key": {k: self._to(v) for k, v in key.items()}}})
         if len(self._pending) == WRITE_BATCH:
             self._send()
 

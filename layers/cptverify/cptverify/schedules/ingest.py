@@ -131,6 +131,11 @@ class Upload:
         return "b" + digest.hexdigest()[:23]
 
     @property
+    def version_id(self) -> str | None:
+        """The S3 version id the notification named (None for an unversioned bucket)."""
+        return self.version[2:] if self.version.startswith("v:") else None
+
+    @property
     def results_prefix(self) -> str:
         return f"{RESULTS_PREFIX}{self.tenant}/{self.batch_id}/"
 
@@ -161,6 +166,18 @@ class ItemWriter(Protocol):
     def put(self, item: dict[str, Any]) -> None: ...
 
 
+class _KeyRecorder:
+    """An ItemWriter that notes the sort key of every item it passes on."""
+
+    def __init__(self, writer: ItemWriter) -> None:
+        self.writer = writer
+        self.sks: set[str] = set()
+
+    def put(self, item: dict[str, Any]) -> None:
+        self.sks.add(str(item["sk"]))
+        self.writer.put(item)
+
+
 class BatchPorts(Protocol):
     """What ingest needs from the outside world (see `cptverify.schedules.adapters`)."""
 
@@ -187,6 +204,12 @@ class BatchPorts(Protocol):
     ) -> dict[str, Any]: ...
 
     def inquiry_states(self, tenant: str, ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    def earlier_lines(self, tenant: str, batch_id: str) -> dict[str, str]: ...
+
+    def drop_stale(
+        self, tenant: str, batch_id: str, line_sks: list[str], inquiry_ids: list[str]
+    ) -> None: ...
 
     def save_requests(self, upload: Upload, planned: list[PlannedInquiry]) -> None: ...
 
@@ -388,19 +411,22 @@ def _read_and_plan(
 ) -> Work:
     """Steps 2-4: read the file, report bad rows, write the inquiries, mark the batch RUNNING.
 
-    A takeover redoes these steps from the start: every write lands on the same keys with the
-    same content, and an inquiry item found already past PENDING is left as it is.
+    A takeover redoes these steps from the start: every write lands on the same keys, and an
+    inquiry item found already past PENDING is left as it is. A redo may plan otherwise than
+    the dead attempt (a registry or a time limit of its own): line items and still-PENDING
+    inquiry items that only the earlier attempt wrote are removed before the batch runs.
     """
-    # Limitation: a redo checks payer ids against the registry of its own time; had the registry
-    # changed since the first attempt, line items of rows it now refuses are left in the table.
     grouper = Grouper(upload.batch_id)
     problems: list[RowProblem] = []
     payers = ports.known_payers()
+    redo = claim.attempt > 1
+    earlier = ports.earlier_lines(upload.tenant, upload.batch_id) if redo else {}
     with ports.writer() as writer:
+        recorder = _KeyRecorder(writer)
         _read(
             lines,
             grouper,
-            writer,
+            recorder,
             summary,
             problems,
             today,
@@ -434,6 +460,14 @@ def _read_and_plan(
             if answer is not None:
                 item["reuse_planned"] = _answer_to_item(answer)
             writer.put(item)
+    if earlier:
+        planned_ids = {p.inquiry_id for p in planned}
+        ports.drop_stale(
+            upload.tenant,
+            upload.batch_id,
+            sorted(set(earlier) - recorder.sks),
+            sorted(set(earlier.values()) - planned_ids),
+        )
     answers = {p.inquiry_id: fresh.get(keys[p.inquiry_id]) for p in planned}
     work = Work(
         reuse=[(i, a) for i, a in answers.items() if a is not None and i not in ended],
