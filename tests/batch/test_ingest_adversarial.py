@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
+from cptverify.aws import executions as sfn_starts
 from cptverify.aws import keys
-from cptverify.schedules import progress
+from cptverify.schedules import dynamo, ingest, progress
 from cptverify.schedules.adapters import AwsBatchPorts
 from tests.batch.conftest import BUCKET, TABLE, TENANT
 from tests.batch.schedule_data import CANARIES, row, schedule
@@ -23,8 +24,10 @@ from tests.batch.test_ingest_moto import Context, aws_event, load_handler, run_s
 from tests.batch.test_ingest_recovery import (
     STALE,
     Killed,
+    assert_done_exactly_once,
     batch_id_of,
     batch_item,
+    four_visits,
     kill_on_call,
     later,
     s3_text,
@@ -111,3 +114,112 @@ def test_a_redo_that_plans_fewer_inquiries_leaves_no_orphans(
     assert len(batch_inquiries(batch_id)) == 2
     for canary in CANARIES:
         assert canary not in all_logs()
+
+
+def kill_around(
+    patch: pytest.MonkeyPatch, owner: Any, name: str, call: int, *, after: bool
+) -> None:
+    """Kill the invocation at the `call`-th call of `owner.name`, before or after it ran."""
+    real = getattr(owner, name)
+    calls = [0]
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] != call:
+            return real(*args, **kwargs)
+        if after:
+            real(*args, **kwargs)
+        raise Killed
+
+    patch.setattr(owner, name, dying)
+
+
+def deliver_until_over(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Deliver the event again, each time after the last claim ran out, until one ends."""
+    handler = load_handler()
+    for _ in range(4):
+        later(monkeypatch, STALE)
+        try:
+            [summary] = handler(event, Context())["batches"]
+        except ingest.IngestHandedOver:
+            continue
+        return dict(summary)
+    raise AssertionError("the ingest never ended")
+
+
+CRASH_POINTS = [
+    (AwsBatchPorts, "create_batch", 1),
+    (AwsBatchPorts, "known_payers", 1),
+    (dynamo.BatchWriter, "_send", 1),
+    (AwsBatchPorts, "put_object", 1),  # the error report
+    (AwsBatchPorts, "put_object", 2),  # the requests archive
+    (AwsBatchPorts, "fresh_answers", 1),
+    (AwsBatchPorts, "update_batch", 1),  # RUNNING
+    (sfn_starts, "start", 1),
+    (sfn_starts, "start", 3),
+    (AwsBatchPorts, "update_batch", 2),  # the checkpoint
+    (AwsBatchPorts, "update_batch", 3),  # ingest_finished_at
+    (progress, "finish_if_done", 1),
+]
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize(
+    ("owner", "name", "call"), CRASH_POINTS, ids=[f"{n}-{c}" for _, n, c in CRASH_POINTS]
+)
+def test_a_crash_at_any_step_ends_every_inquiry_once(
+    aws: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    owner: Any,
+    name: str,
+    call: int,
+    after: bool,
+) -> None:
+    handler = load_handler()
+    event = aws_event(f"schedules/{TENANT}/crash-{name}-{call}-{after}.csv", four_visits())
+    batch_id = batch_id_of(event)
+    monkeypatch.setattr(ingest, "START_CHUNK", 1)
+    monkeypatch.setattr(ingest, "CHECKPOINT_EVERY", 2)
+    # GIVEN an invocation killed at this step
+    with monkeypatch.context() as patch:
+        kill_around(patch, owner, name, call, after=after)
+        with pytest.raises(Killed):
+            handler(event, Context())
+    # ... whose started inquiries go on running meanwhile
+    run_started_inquiries()
+
+    # WHEN the event is delivered again until an ingest ends, and its inquiries run
+    deliver_until_over(event, monkeypatch)
+    run_started_inquiries()
+    deliver_until_over(event, monkeypatch)
+
+    # THEN every inquiry ended once, the batch is DONE with its report, and counts add up
+    assert_done_exactly_once(batch_id, 4)
+    item = batch_item(batch_id)
+    assert (int(item["rows"]), int(item["bad_rows"]), int(item["lines"])) == (6, 1, 6)
+    assert len(batch_inquiries(batch_id)) == 4
+
+
+@pytest.mark.parametrize("body", [b"", schedule(row("B1", npi="1234567890"), row("B2", dos="x"))])
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("call", [1, 2])
+def test_a_batch_of_no_inquiries_ends_done_after_a_crash(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, body: bytes, after: bool, call: int
+) -> None:
+    handler = load_handler()
+    event = aws_event(f"schedules/{TENANT}/nothing-{len(body)}-{after}-{call}.csv", body)
+    batch_id = batch_id_of(event)
+    # GIVEN an ingest of an empty or all-bad file killed around marking RUNNING or finishing
+    with monkeypatch.context() as patch:
+        kill_around(patch, AwsBatchPorts, "update_batch", call, after=after)
+        with pytest.raises(Killed):
+            handler(event, Context())
+
+    # WHEN the event comes again
+    deliver_until_over(event, monkeypatch)
+
+    # THEN the batch is DONE with its (empty) report and its error report
+    item = batch_item(batch_id)
+    assert item["status"] == "DONE" and int(item["inquiries"]) == 0
+    assert item.get("report_csv") and item.get("error_report")
+    assert list(csv.DictReader(io.StringIO(s3_text(str(item["report_csv"]))))) == []
