@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Collection
 from typing import Any
 
 import boto3
 import pytest
 
+from cptverify.aws import clients, keys
 from cptverify.aws import executions as sfn_starts
-from cptverify.aws import keys
 from cptverify.schedules import dynamo, ingest, progress
 from cptverify.schedules.adapters import AwsBatchPorts
+from cptverify.service import steps
 from tests.batch.conftest import BUCKET, TABLE, TENANT
 from tests.batch.schedule_data import CANARIES, row, schedule
-from tests.batch.test_ingest_moto import Context, aws_event, load_handler, run_started_inquiries
+from tests.batch.test_ingest_moto import (
+    Context,
+    _capture_batch_events,
+    aws_event,
+    executions,
+    load_handler,
+    run_started_inquiries,
+)
 from tests.batch.test_ingest_recovery import (
     STALE,
     Killed,
@@ -223,3 +232,70 @@ def test_a_batch_of_no_inquiries_ends_done_after_a_crash(
     assert item["status"] == "DONE" and int(item["inquiries"]) == 0
     assert item.get("report_csv") and item.get("error_report")
     assert list(csv.DictReader(io.StringIO(s3_text(str(item["report_csv"]))))) == []
+
+
+def completed_events(queue: str) -> list[str]:
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"])["detail"]["batch_id"] for m in messages]
+
+
+def kill_batch_completed(patch: pytest.MonkeyPatch) -> None:
+    """Kill the invocation as it puts BatchCompleted (after the batch was marked DONE)."""
+    real = clients.events
+
+    class Dying:
+        def put_events(self, **kwargs: Any) -> Any:
+            if "BatchCompleted" in json.dumps(kwargs):
+                raise Killed
+            return real().put_events(**kwargs)
+
+    patch.setattr(clients, "events", Dying)
+
+
+def test_batch_completed_is_put_after_a_crash_that_followed_done(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = load_handler()
+    queue = _capture_batch_events()
+    event = aws_event(f"schedules/{TENANT}/announce-crash.csv", schedule(row("A1")))
+    batch_id = batch_id_of(event)
+    handler(event, Context())
+    [execution] = [e["name"] for e in executions() if e["name"].startswith(batch_id)]
+    # GIVEN the last inquiry's announce step killed after it marked the batch DONE
+    with monkeypatch.context() as patch:
+        kill_batch_completed(patch)
+        with pytest.raises(Killed):
+            run_started_inquiries()
+    assert batch_item(batch_id)["status"] == "DONE"
+    assert completed_events(queue) == []
+
+    # WHEN Step Functions retries that step
+    steps.announce(TENANT, execution)
+
+    # THEN BatchCompleted is put (once)
+    assert completed_events(queue) == [batch_id]
+    steps.announce(TENANT, execution)
+    assert completed_events(queue) == []
+
+
+def test_batch_completed_of_an_all_bad_file_is_put_by_the_redelivery(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = load_handler()
+    queue = _capture_batch_events()
+    event = aws_event(f"schedules/{TENANT}/all-bad.csv", schedule(row("B1", npi="1")))
+    batch_id = batch_id_of(event)
+    # GIVEN an ingest of no inquiries killed after it marked its batch DONE
+    with monkeypatch.context() as patch:
+        kill_batch_completed(patch)
+        with pytest.raises(Killed):
+            handler(event, Context())
+    assert batch_item(batch_id)["status"] == "DONE"
+
+    # WHEN Lambda delivers the event again
+    [summary] = handler(event, Context())["batches"]
+
+    # THEN that delivery puts BatchCompleted
+    assert summary["status"] == "DUPLICATE"
+    assert completed_events(queue) == [batch_id]
