@@ -299,3 +299,36 @@ def test_batch_completed_of_an_all_bad_file_is_put_by_the_redelivery(
     # THEN that delivery puts BatchCompleted
     assert summary["status"] == "DUPLICATE"
     assert completed_events(queue) == [batch_id]
+
+
+@pytest.mark.parametrize("killed_first", [False, True])
+def test_a_deleted_object_version_still_ends_its_batch(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, killed_first: bool, all_logs: Any
+) -> None:
+    handler = load_handler()
+    s3 = boto3.client("s3")
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    key = f"schedules/{TENANT}/deleted-{killed_first}.csv"
+    event = aws_event(key, four_visits())
+    batch_id = batch_id_of(event)
+    version = event["Records"][0]["s3"]["object"]["versionId"]
+    # GIVEN an upload (maybe half-ingested by a killed invocation) whose version is then deleted
+    if killed_first:
+        with monkeypatch.context() as patch:
+            kill_around(patch, AwsBatchPorts, "update_batch", 1, after=False)
+            with pytest.raises(Killed):
+                handler(event, Context())
+    s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version)
+
+    # WHEN its event is delivered (again)
+    summary = deliver_until_over(event, monkeypatch)
+
+    # THEN the batch ends DONE, with an error report saying why nothing was verified
+    item = batch_item(batch_id)
+    assert summary["inquiries"] == 0 and item["status"] == "DONE"
+    assert list(progress.batch_lines(TENANT, batch_id)) == []
+    assert batch_inquiries(batch_id) == []
+    [problem] = list(csv.DictReader(io.StringIO(s3_text(str(item["error_report"])))))
+    assert "no longer exists" in problem["reason"]
+    for canary in CANARIES:
+        assert canary not in all_logs()

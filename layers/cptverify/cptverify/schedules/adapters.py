@@ -7,6 +7,7 @@ result is written under). They are written in batches, never one request per ite
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from cptverify.aws import clients, executions, keys, store
 from cptverify.aws.settings import settings
 from cptverify.observability import logger
 from cptverify.schedules import dynamo, progress
-from cptverify.schedules.columns import text_stream
+from cptverify.schedules.columns import ScheduleFormatError, text_stream
 from cptverify.schedules.freshness import (
     FreshAnswer,
     answer_from_item,
@@ -392,6 +393,8 @@ def ingest_object(
 
     `time_left()`: the seconds this invocation has left (from the Lambda context).
     """
+    from botocore.exceptions import ClientError
+
     from cptverify.schedules.freshness import load_secret
 
     upload = upload_from_object(bucket, raw_key, version)
@@ -399,8 +402,15 @@ def ingest_object(
     # Limitation: in an unversioned bucket a re-upload before its first version is read
     # replaces that version's content, so the first batch reads the newer rows.
     wanted = {"VersionId": upload.version_id} if upload.version_id else {}
-    body = clients.s3().get_object(Bucket=upload.bucket, Key=upload.key, **wanted)["Body"]
-    with text_stream(body) as lines:
+    try:
+        body = clients.s3().get_object(Bucket=upload.bucket, Key=upload.key, **wanted)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in _GONE:
+            raise
+        logger.warning("schedule object gone", extra={"batch_id": upload.batch_id})
+        body = None
+    with contextlib.ExitStack() as stack:
+        lines = _gone_lines() if body is None else stack.enter_context(text_stream(body))
         return ingest_schedule(
             upload,
             lines,
@@ -410,3 +420,17 @@ def ingest_object(
             retention_seconds=retention_seconds(),
             time_left=time_left,
         )
+
+
+# S3 errors of an object (version) deleted before the ingest read it.
+_GONE = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+
+
+def _gone_lines() -> Iterator[str]:
+    """The rows of a deleted object: none. Its batch ends DONE with this one report line."""
+    raise ScheduleFormatError(
+        "file",
+        "the uploaded object (this version) no longer exists, so no row was verified; "
+        "upload the schedule again",
+    )
+    yield ""  # (a generator: the error comes when reading starts)
