@@ -252,13 +252,14 @@ def post_inquiry(inquiry: Inquiry) -> Response[Any]:
         if accepted["inquiry_id"] in _created:
             break
         # A repeat of an earlier submission: answered with that inquiry's status now.
-        status = inquiries.status_of(tenant, accepted["inquiry_id"]) or "FAILED"
-        accepted = {**accepted, "status": status}
-        if status != "FAILED" or key is not None:
+        status = inquiries.status_of(tenant, accepted["inquiry_id"])
+        accepted = {**accepted, "status": status or "FAILED"}
+        if status is not None and (status != "FAILED" or key is not None):
             break
-        # Without an Idempotency-Key, the same body after a FAILED inquiry is a new try. Its
-        # key names the failed inquiry, so repeating the new try finds the new inquiry.
-        request = {**request, "key": f"{body_hash}:after:{accepted['inquiry_id']}"}
+        # Without an Idempotency-Key, the same body after a FAILED inquiry is a new try; so is
+        # any repeat of an inquiry that is gone (expired), key or not. Its key names the earlier
+        # inquiry, so repeating the new try finds the new inquiry.
+        request = {**request, "key": f"{key or body_hash}:after:{accepted['inquiry_id']}"}
     inquiry_id = accepted["inquiry_id"]
     wait = _prefer_wait()
     if wait:
