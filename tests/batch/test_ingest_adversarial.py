@@ -93,7 +93,7 @@ def test_a_redo_that_plans_fewer_inquiries_leaves_no_orphans(
     batch_id = batch_id_of(event)
     # GIVEN an ingest killed after writing its lines and inquiries (three of each payer's rows)
     with monkeypatch.context() as patch:
-        kill_on_call(patch, AwsBatchPorts, "update_batch", 1)
+        kill_on_call(patch, AwsBatchPorts, "update_batch", 2)  # RUNNING
         with pytest.raises(Killed):
             handler(event, Context())
     assert len(batch_inquiries(batch_id)) == 3
@@ -163,11 +163,12 @@ CRASH_POINTS = [
     (AwsBatchPorts, "put_object", 1),  # the error report
     (AwsBatchPorts, "put_object", 2),  # the requests archive
     (AwsBatchPorts, "fresh_answers", 1),
-    (AwsBatchPorts, "update_batch", 1),  # RUNNING
+    (AwsBatchPorts, "update_batch", 1),  # the claim check before the inquiry writes
+    (AwsBatchPorts, "update_batch", 2),  # RUNNING
     (sfn_starts, "start", 1),
     (sfn_starts, "start", 3),
-    (AwsBatchPorts, "update_batch", 2),  # the checkpoint
-    (AwsBatchPorts, "update_batch", 3),  # ingest_finished_at
+    (AwsBatchPorts, "update_batch", 3),  # the checkpoint
+    (AwsBatchPorts, "update_batch", 4),  # ingest_finished_at
     (progress, "finish_if_done", 1),
 ]
 
@@ -211,7 +212,7 @@ def test_a_crash_at_any_step_ends_every_inquiry_once(
 
 @pytest.mark.parametrize("body", [b"", schedule(row("B1", npi="1234567890"), row("B2", dos="x"))])
 @pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
-@pytest.mark.parametrize("call", [1, 2])
+@pytest.mark.parametrize("call", [2, 3])
 def test_a_batch_of_no_inquiries_ends_done_after_a_crash(
     aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, body: bytes, after: bool, call: int
 ) -> None:
@@ -315,7 +316,7 @@ def test_a_deleted_object_version_still_ends_its_batch(
     # GIVEN an upload (maybe half-ingested by a killed invocation) whose version is then deleted
     if killed_first:
         with monkeypatch.context() as patch:
-            kill_around(patch, AwsBatchPorts, "update_batch", 1, after=False)
+            kill_around(patch, AwsBatchPorts, "update_batch", 2, after=False)
             with pytest.raises(Killed):
                 handler(event, Context())
     s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version)
@@ -332,3 +333,34 @@ def test_a_deleted_object_version_still_ends_its_batch(
     assert "no longer exists" in problem["reason"]
     for canary in CANARIES:
         assert canary not in all_logs()
+
+
+def test_a_takeover_under_clock_skew_never_rewinds_a_started_inquiry(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = load_handler()
+    event = aws_event(f"schedules/{TENANT}/skew.csv", four_visits())
+    batch_id = batch_id_of(event)
+    real_save = AwsBatchPorts.save_requests
+    calls = [0]
+
+    # GIVEN a host whose clock runs ahead: it takes the batch over while the first invocation
+    # is still reading, ingests it fully, and the inquiries run to their end
+    def save_requests(self: AwsBatchPorts, upload: Any, planned: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            with monkeypatch.context() as skewed:
+                later(skewed, STALE)
+                [summary] = handler(event, Context())["batches"]
+            assert summary["attempt"] == 2
+            run_started_inquiries()
+        real_save(self, upload, planned)
+
+    monkeypatch.setattr(AwsBatchPorts, "save_requests", save_requests)
+
+    # WHEN the first invocation goes on writing its inquiries
+    with pytest.raises(ingest.ClaimLost):
+        handler(event, Context())
+
+    # THEN it stops before rewriting any inquiry: each stays terminal and counted once
+    assert_done_exactly_once(batch_id, 4)

@@ -124,7 +124,7 @@ def test_killed_while_reading_then_redelivered(
         if where == "writing line items":
             kill_on_call(patch, dynamo.BatchWriter, "put", 3)
         else:
-            kill_on_call(patch, AwsBatchPorts, "update_batch", 1)
+            kill_on_call(patch, AwsBatchPorts, "update_batch", 2)  # RUNNING
         with pytest.raises(Killed):
             handler(event, Context())
     held = batch_item(batch_id)
@@ -165,7 +165,7 @@ def test_a_redo_leaves_a_finished_inquiry_as_it_is(
     batch_id = batch_id_of(event)
     # GIVEN an ingest killed after writing its inquiries, one of which somehow already ended
     with monkeypatch.context() as patch:
-        kill_on_call(patch, AwsBatchPorts, "update_batch", 1)
+        kill_on_call(patch, AwsBatchPorts, "update_batch", 2)  # RUNNING
         with pytest.raises(Killed):
             handler(event, Context())
     steps.record_failure(TENANT, f"{batch_id}-00002", "PayerUnavailable")

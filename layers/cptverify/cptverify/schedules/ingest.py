@@ -443,6 +443,16 @@ def _read_and_plan(
     keys = {p.inquiry_id: freshness_key(secret, upload.tenant, p.identity) for p in planned}
     fresh = ports.fresh_answers(upload.tenant, sorted(set(keys.values())), now) if window else {}
     ports.save_requests(upload, planned)
+    # Still this attempt's claim (else ClaimLost)? A host whose clock runs ahead may have taken
+    # the batch over while this one read; its inquiries may have run since, so none is rewritten.
+    # Limitation: a takeover between this check and the inquiry writes below is not seen.
+    ports.update_batch(
+        upload.tenant,
+        upload.batch_id,
+        {"plan_checked_at": _now()},
+        attempt=claim.attempt,
+        status=INGESTING,
+    )
     # Only a redo can meet inquiry items already written (nothing was started before RUNNING).
     existing = (
         ports.inquiry_states(upload.tenant, [p.inquiry_id for p in planned])
