@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cptverify.aws import clients, keys
+from cptverify.aws import clients, keys, store
 from cptverify.aws import executions as sfn_starts
 from cptverify.schedules import dynamo, ingest, progress
 from cptverify.schedules.adapters import AwsBatchPorts
@@ -364,3 +364,62 @@ def test_a_takeover_under_clock_skew_never_rewinds_a_started_inquiry(
 
     # THEN it stops before rewriting any inquiry: each stays terminal and counted once
     assert_done_exactly_once(batch_id, 4)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("name", ["parse_and_record", "announce"])
+def test_a_crash_while_answering_from_fresh_results(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, after: bool
+) -> None:
+    handler = load_handler()
+    # GIVEN a schedule verified once, so that a second upload of it reuses the fresh answers
+    handler(aws_event(f"schedules/{TENANT}/fresh-1.csv", four_visits()), Context())
+    run_started_inquiries()
+    event = aws_event(f"schedules/{TENANT}/fresh-2-{name}-{after}.csv", four_visits())
+    batch_id = batch_id_of(event)
+    # ... whose ingest is killed while answering its second inquiry from the archive
+    with monkeypatch.context() as patch:
+        kill_around(patch, steps, name, 2, after=after)
+        with pytest.raises(Killed):
+            handler(event, Context())
+
+    # WHEN the event comes again
+    summary = deliver_until_over(event, monkeypatch)
+
+    # THEN every inquiry is answered once, with no payer call, and the batch is DONE
+    assert summary["started"] == 0
+    assert_done_exactly_once(batch_id, 4)
+    item = batch_item(batch_id)
+    assert int(item["completed"]) == 4 and int(item["reused"]) == 4
+
+
+def test_a_crash_between_recording_and_announcing_an_unstarted_inquiry(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    handler = load_handler()
+    event = aws_event(f"schedules/{TENANT}/refused-start.csv", four_visits())
+    batch_id = batch_id_of(event)
+    real = sfn_starts.start
+
+    def start(tenant: str, inquiry_id: str, mode: str) -> str:
+        if inquiry_id.endswith("-00002"):
+            raise ClientError({"Error": {"Code": "ServiceUnavailable"}}, "StartExecution")
+        return real(tenant, inquiry_id, mode)
+
+    monkeypatch.setattr(sfn_starts, "start", start)
+    # GIVEN a start refused and the ingest killed after recording that inquiry FAILED
+    with monkeypatch.context() as patch:
+        kill_around(patch, steps, "announce", 1, after=False)
+        with pytest.raises(Killed):
+            handler(event, Context())
+    assert store.get_inquiry(TENANT, f"{batch_id}-00002")["status"] == "FAILED"  # type: ignore[index]
+
+    # WHEN the event comes again and the started inquiries run
+    deliver_until_over(event, monkeypatch)
+    run_started_inquiries()
+
+    # THEN the failed inquiry is counted once and the batch ends DONE
+    assert_done_exactly_once(batch_id, 4)
+    assert int(batch_item(batch_id)["failed"]) == 1

@@ -366,6 +366,12 @@ class AwsBatchPorts:
             steps.record_failure(tenant, inquiry_id, NOT_STARTED)
             steps.announce(tenant, inquiry_id)
 
+    def announce(self, tenant: str, inquiry_id: str) -> None:
+        """Announce an ended inquiry again (counted in its batch once, whoever announces)."""
+        from cptverify.service import steps
+
+        steps.announce(tenant, inquiry_id)
+
     def finish_if_done(self, tenant: str, batch_id: str) -> bool:
         return progress.finish_if_done(tenant, batch_id)
 

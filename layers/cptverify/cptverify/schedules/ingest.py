@@ -227,6 +227,8 @@ class BatchPorts(Protocol):
 
     def start_executions(self, tenant: str, inquiry_ids: list[str]) -> None: ...
 
+    def announce(self, tenant: str, inquiry_id: str) -> None: ...
+
     def finish_if_done(self, tenant: str, batch_id: str) -> bool: ...
 
 
@@ -283,6 +285,8 @@ class Work:
 
     reuse: list[tuple[str, FreshAnswer]]
     to_start: list[str]
+    # Ended but never counted in the batch (the invocation died between the two).
+    to_announce: list[str] = field(default_factory=list)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -526,7 +530,8 @@ def _answer_from_item(value: dict[str, Any]) -> FreshAnswer:
 
 
 def _unfinished(upload: Upload, ports: BatchPorts, claim: Claim, summary: IngestSummary) -> Work:
-    """What a takeover of a RUNNING batch still has to do: the open inquiries' answers and starts.
+    """What a takeover of a RUNNING batch still has to do: the open inquiries' answers and starts,
+    and the announcement of an inquiry that ended without being counted in the batch.
 
     Starting again an inquiry started before is harmless (executions are named by inquiry id);
     the checkpoint only spares those calls.
@@ -535,9 +540,12 @@ def _unfinished(upload: Upload, ports: BatchPorts, claim: Claim, summary: Ingest
     states = ports.inquiry_states(upload.tenant, ids)
     reuse: list[tuple[str, FreshAnswer]] = []
     to_start: list[str] = []
+    to_announce: list[str] = []
     for inquiry_id in ids:
         item = states.get(inquiry_id) or {}
         open_ = item.get("status", "PENDING") in OPEN_INQUIRY
+        if not open_ and not item.get("batch_counted"):
+            to_announce.append(inquiry_id)
         planned = item.get("reuse_planned")
         if planned:
             if open_:
@@ -548,7 +556,7 @@ def _unfinished(upload: Upload, ports: BatchPorts, claim: Claim, summary: Ingest
         setattr(summary, name, value)
     summary.inquiries = claim.inquiries
     summary.status = RUNNING
-    return Work(reuse=reuse, to_start=to_start)
+    return Work(reuse=reuse, to_start=to_start, to_announce=to_announce)
 
 
 def _answer_and_start(
@@ -561,6 +569,8 @@ def _answer_and_start(
 ) -> None:
     """Step 5, watching the time: when it runs short the claim is handed over."""
     tenant, batch_id = upload.tenant, upload.batch_id
+    for inquiry_id in work.to_announce:
+        ports.announce(tenant, inquiry_id)
     for index, (inquiry_id, answer) in enumerate(work.reuse):
         if index % START_CHUNK == 0 and time_left() < START_RESERVE:
             raise IngestHandedOver(batch_id, None)
