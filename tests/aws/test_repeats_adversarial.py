@@ -146,3 +146,67 @@ def test_a_repeat_of_an_expired_inquiry(
     repeated = post_inquiry(stack, inquiry_body(), Idempotency_Key=key)[1]
     assert repeated["inquiry_id"] == again["inquiry_id"]
     assert len(stack.executions()) == 2
+
+
+class Killed(BaseException):
+    """The invocation dies on the spot (its time limit): no clean-up, no idempotency update."""
+
+
+def expire_in_progress_records(stack: AwsStack) -> None:
+    """Let Powertools' in-progress records run out, as they do once the dead invocation's
+    remaining time has passed."""
+    table = stack.session.resource("dynamodb").Table(stack.table_name)
+    for item in table.scan()["Items"]:
+        if item.get("pk") == "IDEMPOTENCY" and item.get("status") == "INPROGRESS":
+            table.update_item(
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET in_progress_expiration = :past",
+                ExpressionAttributeValues={":past": 1},
+            )
+
+
+@pytest.mark.parametrize("key", [None, "k-killed"])
+@pytest.mark.parametrize(
+    ("owner", "name", "after"),
+    [
+        ("store", "put_inquiry", False),
+        ("store", "put_inquiry", True),
+        ("executions", "start", True),
+    ],
+    ids=["before-store", "after-store", "after-start"],
+)
+def test_a_submit_killed_midway_then_repeated(
+    stack: AwsStack,
+    payer: PayerScript,
+    monkeypatch: pytest.MonkeyPatch,
+    key: str | None,
+    owner: str,
+    name: str,
+    after: bool,
+) -> None:
+    from cptverify.aws import executions, store
+
+    target = {"store": store, "executions": executions}[owner]
+    real = getattr(target, name)
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        if after:
+            real(*args, **kwargs)
+        raise Killed
+
+    # GIVEN a POST whose invocation dies in the middle of storing and starting the inquiry
+    with monkeypatch.context() as patch:
+        patch.setattr(target, name, dying)
+        with pytest.raises(Killed):
+            post_inquiry(stack, inquiry_body(), Idempotency_Key=key)
+    expire_in_progress_records(stack)
+
+    # WHEN the client sends it again
+    status, again, _ = post_inquiry(stack, inquiry_body(), Idempotency_Key=key, Prefer="wait=20")
+    stack.wait_all()
+
+    # THEN one inquiry exists, it ran once and it ended
+    assert status == 200 and again["status"] == "COMPLETED"
+    items = inquiry_items(stack)
+    assert [i["inquiry_id"] for i in items] == [again["inquiry_id"]]
+    assert [e["name"] for e in stack.executions()] == [again["inquiry_id"]]

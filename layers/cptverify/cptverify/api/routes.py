@@ -185,7 +185,7 @@ def _idempotent_submit() -> Any:
 
     @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
     def submit_once(request: dict[str, str], inquiry: Inquiry) -> dict[str, Any]:
-        accepted = inquiries.submit(request["tenant"], inquiry)
+        accepted = inquiries.submit_request(request["tenant"], request["key"], inquiry)
         _created.append(accepted["inquiry_id"])
         return accepted
 

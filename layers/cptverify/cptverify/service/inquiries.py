@@ -74,20 +74,85 @@ def submit(
     if resubmit_of:
         item["resubmit_of"] = resubmit_of
     store.put_inquiry(item)
-    try:
-        executions.start(tenant, inquiry_id, mode)
-    except Exception:
-        # Nothing will ever run this inquiry: record it FAILED rather than leave it PENDING.
-        store.finish(
-            tenant,
-            inquiry_id,
-            lifecycle.FAILED,
-            {"reason": {"error": NOT_STARTED, "message": lifecycle.failure_reason(NOT_STARTED)}},
-        )
-        logger.info("inquiry execution not started", extra={"inquiry_id": inquiry_id})
-        raise
+    _start(tenant, inquiry_id, mode)
     logger.info("inquiry submitted", extra={"inquiry_id": inquiry_id, "mode": mode})
     return {"inquiry_id": inquiry_id, "status": lifecycle.PENDING}
+
+
+def _start(tenant: str, inquiry_id: str, mode: str, *, again: bool = False) -> None:
+    """Start the inquiry's execution; when that fails, record it FAILED and raise.
+
+    With `again`, an execution already started under this id counts as started.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        executions.start(tenant, inquiry_id, mode)
+    except ClientError as exc:
+        if again and exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            return
+        _not_started(tenant, inquiry_id)
+        raise
+    except Exception:
+        _not_started(tenant, inquiry_id)
+        raise
+
+
+def _not_started(tenant: str, inquiry_id: str) -> None:
+    """Nothing will ever run this inquiry: record it FAILED rather than leave it PENDING."""
+    store.finish(
+        tenant,
+        inquiry_id,
+        lifecycle.FAILED,
+        {"reason": {"error": NOT_STARTED, "message": lifecycle.failure_reason(NOT_STARTED)}},
+    )
+    logger.info("inquiry execution not started", extra={"inquiry_id": inquiry_id})
+
+
+# How long a request key names its inquiry (Powertools keeps the idempotency record as long).
+SUBMISSION_SECONDS = 24 * 3600
+
+
+def _submission_key(tenant: str, request_key: str) -> dict[str, str]:
+    import hashlib
+
+    digest = hashlib.sha256(f"{tenant}\n{request_key}".encode()).hexdigest()
+    return {"pk": f"TENANT#{tenant}#SUBMISSION#{digest}", "sk": "SUBMISSION"}
+
+
+def submit_request(tenant: str, request_key: str, inquiry: Inquiry) -> dict[str, Any]:
+    """`submit` under a request key, safe to run again after an invocation died half-way.
+
+    The inquiry id is noted under the request key before anything else is written. A run of the
+    same request after a dead one (its idempotency record ran out while in progress) goes on
+    with that inquiry: it stores it if it is missing, starts it if it is still PENDING (a start
+    already made is "already exists") and otherwise answers with it, so one request is stored
+    and executed once. An inquiry that could not be started (FAILED, ExecutionNotStarted) is
+    not gone on with: that request is a new try.
+    """
+    from cptverify.aws import clients
+
+    table = clients.table()
+    marker = _submission_key(tenant, request_key)
+    now = int(time.time())
+    held = table.get_item(Key=marker, ConsistentRead=True).get("Item")
+    if held and int(held.get("expires_at", 0)) > now:
+        inquiry_id = str(held["inquiry_id"])
+        item = store.get_inquiry(tenant, inquiry_id)
+        if item is None:
+            return submit(tenant, inquiry, inquiry_id=inquiry_id)
+        reason = item.get("reason") or {}
+        if item["status"] == lifecycle.PENDING:
+            _start(tenant, inquiry_id, str(item.get("mode", "realtime")), again=True)
+            logger.info("inquiry submission resumed", extra={"inquiry_id": inquiry_id})
+            return {"inquiry_id": inquiry_id, "status": lifecycle.PENDING}
+        if reason.get("error") != NOT_STARTED:
+            return {"inquiry_id": inquiry_id, "status": item["status"]}
+    inquiry_id = new_inquiry_id()
+    table.put_item(
+        Item={**marker, "inquiry_id": inquiry_id, "expires_at": now + SUBMISSION_SECONDS}
+    )
+    return submit(tenant, inquiry, inquiry_id=inquiry_id)
 
 
 def status_of(tenant: str, inquiry_id: str) -> str | None:
