@@ -120,6 +120,8 @@ def _submission_key(tenant: str, request_key: str) -> dict[str, str]:
     return {"pk": f"TENANT#{tenant}#SUBMISSION#{digest}", "sk": "SUBMISSION"}
 
 
+# Limitation: a POST whose invocation died after storing its inquiry and is never repeated leaves
+# that inquiry PENDING (nothing sweeps stale PENDING inquiries).
 def submit_request(tenant: str, request_key: str, inquiry: Inquiry) -> dict[str, Any]:
     """`submit` under a request key, safe to run again after an invocation died half-way.
 
