@@ -210,3 +210,31 @@ def test_a_submit_killed_midway_then_repeated(
     items = inquiry_items(stack)
     assert [i["inquiry_id"] for i in items] == [again["inquiry_id"]]
     assert [e["name"] for e in stack.executions()] == [again["inquiry_id"]]
+
+
+def test_repeats_racing_the_first_post(
+    stack: AwsStack, payer: PayerScript, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cptverify.aws import executions
+
+    real = executions.start
+    racing: list[tuple[int, dict[str, Any], dict[str, str]]] = []
+
+    # GIVEN two repeats (with a key, and without) arriving while the first POST is mid-way
+    def start(*args: Any, **kwargs: Any) -> str:
+        if not racing:
+            racing.append(post_inquiry(stack, inquiry_body()))
+            racing.append(post_inquiry(stack, inquiry_body(claim_id="CLM-K"), Idempotency_Key="r"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(executions, "start", start)
+    status, first, _ = post_inquiry(stack, inquiry_body())
+    monkeypatch.setattr(executions, "start", real)
+
+    # THEN the racing repeat of the same body is told it is in progress; the other request is
+    # its own inquiry; afterwards a repeat names the first inquiry
+    assert status == 202
+    assert (racing[0][0], racing[0][1]["error"]) == (409, "in_progress")
+    assert racing[1][0] == 202 and racing[1][1]["inquiry_id"] != first["inquiry_id"]
+    assert post_inquiry(stack, inquiry_body())[1]["inquiry_id"] == first["inquiry_id"]
+    assert len(stack.executions()) == 2

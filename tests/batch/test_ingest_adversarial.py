@@ -423,3 +423,36 @@ def test_a_crash_between_recording_and_announcing_an_unstarted_inquiry(
     # THEN the failed inquiry is counted once and the batch ends DONE
     assert_done_exactly_once(batch_id, 4)
     assert int(batch_item(batch_id)["failed"]) == 1
+
+
+def test_deliveries_racing_the_first_ingest(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = load_handler()
+    s3_event = aws_event(f"schedules/{TENANT}/racing.csv", four_visits())
+    batch_id = batch_id_of(s3_event)
+    real = AwsBatchPorts.save_requests
+    busy: list[str] = []
+
+    # GIVEN the same upload delivered twice more while the first ingest is mid-way
+    def save_requests(self: AwsBatchPorts, upload: Any, planned: Any) -> None:
+        if not busy:
+            for _ in range(2):
+                with pytest.raises(ingest.BatchBusy) as refused:
+                    handler(s3_event, Context())
+                busy.append(str(refused.value))
+        real(self, upload, planned)
+
+    monkeypatch.setattr(AwsBatchPorts, "save_requests", save_requests)
+    [summary] = handler(s3_event, Context())["batches"]
+    monkeypatch.setattr(AwsBatchPorts, "save_requests", real)
+
+    # THEN the racing deliveries were refused (no data in the refusal), the batch ran once,
+    # and a later delivery does nothing
+    assert len(busy) == 2 and all(batch_id in text for text in busy)
+    assert summary["attempt"] == 1 and summary["started"] == 4
+    assert handler(s3_event, Context())["batches"][0]["status"] == "DUPLICATE"
+    run_started_inquiries()
+    assert_done_exactly_once(batch_id, 4)
+    for canary in CANARIES:
+        assert all(canary not in text for text in busy)
