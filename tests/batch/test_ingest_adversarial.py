@@ -456,3 +456,32 @@ def test_deliveries_racing_the_first_ingest(
     assert_done_exactly_once(batch_id, 4)
     for canary in CANARIES:
         assert all(canary not in text for text in busy)
+
+
+def test_a_redrive_after_every_item_expired(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = load_handler()
+    event = aws_event(f"schedules/{TENANT}/redrive.csv", four_visits())
+    batch_id = batch_id_of(event)
+    handler(event, Context())
+    # GIVEN the batch's executions long over, and every item of the batch gone (TTL)
+    sfn = boto3.client("stepfunctions")
+    for execution in executions():
+        sfn.stop_execution(executionArn=execution["executionArn"])
+    table = boto3.resource("dynamodb").Table(TABLE)
+    for stored in table.scan()["Items"]:
+        if batch_id in str(stored["pk"]):
+            table.delete_item(Key={"pk": stored["pk"], "sk": stored["sk"]})
+
+    # WHEN the event is redriven from the dead-letter queue
+    [summary] = handler(event, Context())["batches"]
+
+    # THEN the inquiries whose names are taken by the old executions do not wait for ever:
+    # they end FAILED, and the batch is DONE
+    item = batch_item(batch_id)
+    assert summary["attempt"] == 1
+    assert item["status"] == "DONE" and int(item["failed"]) == 4
+    for one in batch_inquiries(batch_id):
+        assert one["status"] == "FAILED"
+        assert one["reason"]["error"] == "ExecutionNotStarted"

@@ -347,6 +347,10 @@ class AwsBatchPorts:
                 if code != "ExecutionAlreadyExists":
                     return code
                 logger.info("execution already started", extra={"inquiry_id": inquiry_id})
+                if _execution_over(inquiry_id):
+                    # The name belongs to an execution that has ended while its inquiry is
+                    # still open (a batch redriven after its items expired): nothing will run it.
+                    return "ExecutionAlreadyEnded"
             except Exception as exc:  # noqa: BLE001 - any failure leaves the inquiry unrun
                 return type(exc).__name__
             return None
@@ -374,6 +378,14 @@ class AwsBatchPorts:
 
     def finish_if_done(self, tenant: str, batch_id: str) -> bool:
         return progress.finish_if_done(tenant, batch_id)
+
+
+def _execution_over(inquiry_id: str) -> bool:
+    """Whether the execution named after the inquiry has ended (not RUNNING)."""
+    machine = settings().state_machine_arn
+    arn = machine.replace(":stateMachine:", ":execution:", 1) + ":" + inquiry_id
+    described = clients.stepfunctions().describe_execution(executionArn=arn)
+    return str(described.get("status")) != "RUNNING"
 
 
 def retention_seconds() -> int:
