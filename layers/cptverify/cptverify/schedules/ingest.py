@@ -439,6 +439,8 @@ def _read_and_plan(
             lambda: time_left() < READ_RESERVE,
         )
 
+    # Limitation: a redo that finds no bad row leaves an error report an earlier attempt wrote
+    # in the bucket (the batch no longer names it).
     if problems:
         summary.error_report = upload.results_prefix + "errors.csv"
         ports.put_object(summary.error_report, render_errors_csv(problems), "text/csv")
