@@ -414,7 +414,8 @@ def test_a_crash_between_recording_and_announcing_an_unstarted_inquiry(
         kill_around(patch, steps, "announce", 1, after=False)
         with pytest.raises(Killed):
             handler(event, Context())
-    assert store.get_inquiry(TENANT, f"{batch_id}-00002")["status"] == "FAILED"  # type: ignore[index]
+    second = store.get_inquiry(TENANT, f"{batch_id}-00002")
+    assert second is not None and second["status"] == "FAILED"
 
     # WHEN the event comes again and the started inquiries run
     deliver_until_over(event, monkeypatch)

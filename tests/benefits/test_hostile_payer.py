@@ -330,7 +330,11 @@ def test_lists_are_accepted_for_sequences() -> None:
     row = eb("B", "IND", "PT", period="27", amount="25", net="Y", proc="HC:97110:GP")
     requests = [
         ProcedureRequest("97110", modifiers=["GP"]),  # type: ignore[arg-type]
-        ProcedureRequest("97110", modifiers=("GP",), service_types=["PT"]),  # type: ignore[arg-type]
+        ProcedureRequest(
+            "97110",
+            modifiers=("GP",),
+            service_types=["PT"],  # type: ignore[arg-type]
+        ),
     ]
     results = resolve_procedures(patient(eb("1", "IND", "30"), row), requests)
     assert [r.match for r in results] == ["procedure", "procedure"]

@@ -252,7 +252,8 @@ def _run(schedule: Path, out_dir: Path, timeout_s: float, console: Console) -> i
             )
         )
         copied = stack.copy_results(uploaded.batch_id, out_dir)
-        console.print(f"reports in s3://…/results/{stack.tenant}/{uploaded.batch_id}/, copied to:")
+        where = f"s3://…/results/{stack.tenant}/{uploaded.batch_id}/"
+        console.print(f"reports in {where}, copied to:")
         for path in copied:
             console.print(f"  {path}")
         console.print(f"service logs: {out_dir / LOG_NAME}")
